@@ -1,0 +1,112 @@
+//! What the runtime needs to know about each database backend: how to ping,
+//! how to begin a transaction with options, which options it can honour.
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, Connection};
+use diesel::QueryResult;
+
+use crate::error::{Error, Phase};
+use crate::options::UnitOptions;
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+/// Which database a connection type talks to.
+///
+/// ```
+/// use dbscope_runtime::{BackendKind, PoolableConnection};
+/// assert_eq!(<diesel::SqliteConnection as PoolableConnection>::KIND, BackendKind::Sqlite);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// SQLite, embedded.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+/// Facts about the server learnt once per connection, at connect time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerTraits {
+    /// The server can end a transaction left idle (PostgreSQL's
+    /// `idle_in_transaction_session_timeout`, MariaDB's `idle_transaction_timeout`).
+    pub idle_transaction_timeout: bool,
+}
+
+/// A diesel connection the session factory can pool.
+///
+/// Implemented for `SqliteConnection`, `PgConnection` and `MysqlConnection`
+/// under the features `sqlite`, `postgres` and `mysql`.
+///
+/// ```
+/// use dbscope_runtime::{PoolableConnection, UnitOptions};
+/// let sql = <diesel::SqliteConnection as PoolableConnection>::begin_sql(&UnitOptions::new("x"), None, Default::default());
+/// assert_eq!(sql.unwrap(), "BEGIN");
+/// ```
+pub trait PoolableConnection:
+    Connection<TransactionManager = AnsiTransactionManager> + Send + 'static
+{
+    /// Which backend this is.
+    const KIND: BackendKind;
+
+    /// Proves the connection is alive with the cheapest statement there is.
+    ///
+    /// # Errors
+    /// The driver's error when the connection is dead.
+    fn ping(&mut self) -> QueryResult<()> {
+        self.batch_execute("SELECT 1")
+    }
+
+    /// Learns what the server supports, right after connecting.
+    ///
+    /// # Errors
+    /// The driver's error when a probe fails for a reason other than "not supported".
+    fn probe_server(&mut self) -> QueryResult<ServerTraits> {
+        Ok(ServerTraits::default())
+    }
+
+    /// The statements (sent in one batch) that begin a transaction with
+    /// `options`; `budget` is given to the server as an idle-in-transaction
+    /// limit where `server` says it can take one.
+    ///
+    /// # Errors
+    /// [`Phase::Begin`] when the backend cannot honour an option.
+    fn begin_sql(
+        options: &UnitOptions,
+        budget: Option<Duration>,
+        server: ServerTraits,
+    ) -> Result<String, Error>;
+
+    /// Setup statements run on every new connection unless the builder says
+    /// `no_default_setup`. `in_memory` is true for a private SQLite in-memory
+    /// database.
+    fn default_setup_sql(_in_memory: bool) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Statements to run after the transaction ends, when `begin_sql` changed
+    /// connection state that must not leak into the next unit.
+    fn end_sql(_options: &UnitOptions) -> Option<&'static str> {
+        None
+    }
+}
+
+pub(crate) fn unsupported(kind: BackendKind, what: &str, fix: &str) -> Error {
+    Error::new(
+        Phase::Begin,
+        format!("{kind:?} cannot honour {what}; {fix}"),
+    )
+}
+
+/// Whole milliseconds, at least 1, for server-side timeouts.
+pub(crate) fn millis_at_least_one(duration: Duration) -> u128 {
+    duration.as_millis().max(1)
+}

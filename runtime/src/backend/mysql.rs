@@ -1,0 +1,55 @@
+//! MySQL and MariaDB: `SET TRANSACTION ISOLATION LEVEL` then
+//! `START TRANSACTION [READ ONLY]`; on MariaDB the hold-time budget becomes
+//! `idle_transaction_timeout` (whole seconds). MySQL has no such limit.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::MysqlConnection;
+
+use super::{unsupported, BackendKind, PoolableConnection, ServerTraits};
+use crate::error::Error;
+use crate::options::UnitOptions;
+
+impl PoolableConnection for MysqlConnection {
+    const KIND: BackendKind = BackendKind::Mysql;
+
+    fn probe_server(&mut self) -> diesel::QueryResult<ServerTraits> {
+        // MariaDB 10.3+ knows this variable; MySQL answers "Unknown system variable".
+        let mariadb = self
+            .batch_execute("SET @dbscope_probe = @@session.idle_transaction_timeout")
+            .is_ok();
+        Ok(ServerTraits {
+            idle_transaction_timeout: mariadb,
+        })
+    }
+
+    fn begin_sql(
+        options: &UnitOptions,
+        budget: Option<Duration>,
+        server: ServerTraits,
+    ) -> Result<String, Error> {
+        if options.sqlite_lock_mode().is_some() {
+            return Err(unsupported(
+                BackendKind::Mysql,
+                "a SQLite lock mode",
+                "remove `immediate` / `exclusive`; MySQL takes row locks with `SELECT .. FOR UPDATE`",
+            ));
+        }
+        let mut sql = String::new();
+        if let (Some(budget), true) = (budget, server.idle_transaction_timeout) {
+            // Whole seconds, rounded up, at least one.
+            let seconds = budget.as_secs() + u64::from(budget.subsec_nanos() > 0);
+            let _ = write!(sql, "SET SESSION idle_transaction_timeout = {}; ", seconds.max(1));
+        }
+        if let Some(level) = options.isolation_level() {
+            let _ = write!(sql, "SET TRANSACTION ISOLATION LEVEL {}; ", level.as_sql());
+        }
+        sql.push_str("START TRANSACTION");
+        if options.is_read_only() {
+            sql.push_str(" READ ONLY");
+        }
+        Ok(sql)
+    }
+}

@@ -1,0 +1,51 @@
+//! PostgreSQL: `BEGIN ISOLATION LEVEL .. READ ONLY` and the hold-time budget as
+//! `SET LOCAL idle_in_transaction_session_timeout`, in one round trip.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use diesel::PgConnection;
+
+use super::{millis_at_least_one, unsupported, BackendKind, PoolableConnection, ServerTraits};
+use crate::error::Error;
+use crate::options::UnitOptions;
+
+impl PoolableConnection for PgConnection {
+    const KIND: BackendKind = BackendKind::Postgres;
+
+    fn probe_server(&mut self) -> diesel::QueryResult<ServerTraits> {
+        // Every supported PostgreSQL (9.6+) has idle_in_transaction_session_timeout.
+        Ok(ServerTraits {
+            idle_transaction_timeout: true,
+        })
+    }
+
+    fn begin_sql(
+        options: &UnitOptions,
+        budget: Option<Duration>,
+        server: ServerTraits,
+    ) -> Result<String, Error> {
+        if options.sqlite_lock_mode().is_some() {
+            return Err(unsupported(
+                BackendKind::Postgres,
+                "a SQLite lock mode",
+                "remove `immediate` / `exclusive`; PostgreSQL takes row locks with `SELECT .. FOR UPDATE`",
+            ));
+        }
+        let mut sql = String::from("BEGIN");
+        if let Some(level) = options.isolation_level() {
+            let _ = write!(sql, " ISOLATION LEVEL {}", level.as_sql());
+        }
+        if options.is_read_only() {
+            sql.push_str(" READ ONLY");
+        }
+        if let (Some(budget), true) = (budget, server.idle_transaction_timeout) {
+            let _ = write!(
+                sql,
+                "; SET LOCAL idle_in_transaction_session_timeout = {}",
+                millis_at_least_one(budget)
+            );
+        }
+        Ok(sql)
+    }
+}

@@ -1,0 +1,58 @@
+//! SQLite: `BEGIN DEFERRED | IMMEDIATE | EXCLUSIVE`, read-only through
+//! `PRAGMA query_only`, always serializable.
+
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+
+use super::{unsupported, BackendKind, PoolableConnection, ServerTraits};
+use crate::error::Error;
+use crate::options::{Isolation, SqliteLock, UnitOptions};
+
+impl PoolableConnection for SqliteConnection {
+    const KIND: BackendKind = BackendKind::Sqlite;
+
+    fn begin_sql(
+        options: &UnitOptions,
+        _budget: Option<Duration>,
+        _server: ServerTraits,
+    ) -> Result<String, Error> {
+        match options.isolation_level() {
+            None | Some(Isolation::Serializable) => {}
+            Some(other) => {
+                return Err(unsupported(
+                    BackendKind::Sqlite,
+                    &format!("isolation `{}`", other.as_sql()),
+                    "SQLite transactions are always serializable: drop the option or ask for `serializable`",
+                ))
+            }
+        }
+        let begin = match options.sqlite_lock_mode() {
+            None => "BEGIN",
+            Some(SqliteLock::Deferred) => "BEGIN DEFERRED",
+            Some(SqliteLock::Immediate) => "BEGIN IMMEDIATE",
+            Some(SqliteLock::Exclusive) => "BEGIN EXCLUSIVE",
+        };
+        Ok(if options.is_read_only() {
+            format!("{begin}; PRAGMA query_only = ON")
+        } else {
+            begin.to_owned()
+        })
+    }
+
+    fn default_setup_sql(in_memory: bool) -> Vec<String> {
+        let mut setup = vec![
+            "PRAGMA busy_timeout = 5000".to_owned(),
+            "PRAGMA foreign_keys = ON".to_owned(),
+        ];
+        if !in_memory {
+            setup.push("PRAGMA journal_mode = WAL".to_owned());
+            setup.push("PRAGMA synchronous = NORMAL".to_owned());
+        }
+        setup
+    }
+
+    fn end_sql(options: &UnitOptions) -> Option<&'static str> {
+        options.is_read_only().then_some("PRAGMA query_only = OFF")
+    }
+}

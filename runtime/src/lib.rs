@@ -1,0 +1,57 @@
+//! The runtime of [dbscope](https://docs.rs/dbscope): a session factory over a
+//! validating connection pool for Diesel, sessions that cannot outlive their
+//! transaction, and the units of work that `#[unit_of_work]` expands into.
+//!
+//! Use it through the `dbscope` crate, which re-exports everything here along
+//! with the macros.
+//!
+//! ```
+//! use diesel::prelude::*;
+//! use dbscope_runtime::{Error, SessionFactory, UnitOptions};
+//!
+//! let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+//! factory.run(&UnitOptions::new("schema"), |session| {
+//!     diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+//!         .execute(&mut **session)
+//!         .map_err(Error::from)
+//! })?;
+//! assert_eq!(factory.stats().in_use, 0);
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! # Features
+//! - `sqlite` (default): SQLite, bundled, nothing to install.
+//! - `postgres`: PostgreSQL through libpq.
+//! - `mysql`: MySQL and MariaDB through libmysqlclient / libmariadb.
+//! - `tokio` (default): units of work in `async fn`s.
+
+mod backend;
+mod config;
+mod error;
+mod factory;
+mod nesting;
+mod options;
+mod pool;
+mod redact;
+mod session;
+mod stats;
+mod transient;
+mod unit;
+#[cfg(feature = "tokio")]
+mod unit_async;
+
+pub use backend::{BackendKind, PoolableConnection, ServerTraits};
+pub use config::Validation;
+pub use error::{Error, Phase};
+pub use factory::{SessionFactory, SessionFactoryBuilder, SessionSource};
+pub use options::{Isolation, RetryPolicy, SqliteLock, UnitOptions};
+pub use redact::RedactedUrl;
+pub use session::{after_commit, Session};
+pub use stats::PoolStats;
+pub use transient::{classify, is_transient, TransientKind};
+pub use unit::{run_unit, run_unit_retrying};
+#[cfg(feature = "tokio")]
+pub use unit_async::{run_unit_async, run_unit_async_retrying};
+
+#[doc(hidden)]
+pub mod __private;

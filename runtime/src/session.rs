@@ -1,0 +1,352 @@
+//! A session: one checked-out connection inside one open transaction.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+
+use crate::backend::PoolableConnection;
+use crate::error::{Error, Phase};
+use crate::options::UnitOptions;
+use crate::pool::Lease;
+use crate::transient::is_connection_lost;
+
+type AfterCommitQueue = Rc<RefCell<Vec<Box<dyn FnOnce()>>>>;
+
+thread_local! {
+    /// The after-commit queues of the sessions open on this thread, innermost last.
+    static OPEN_QUEUES: RefCell<Vec<AfterCommitQueue>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A guard over a checked-out connection inside an open transaction.
+///
+/// Derefs to the diesel connection, so every diesel API takes `&mut session`
+/// (or `&mut *session`). End it with [`commit`](Session::commit) or
+/// [`rollback`](Session::rollback); dropped without either (an early return, a
+/// `?`, a panic) it rolls back. Either way the connection goes back to the pool
+/// at once, or is closed if its transaction state is not clean.
+///
+/// A session is neither `Send` nor `Sync`: it stays on the thread that opened
+/// it, so it cannot be handed to a spawned task or thread that might outlive the
+/// transaction.
+///
+/// ```
+/// use diesel::prelude::*;
+/// use dbscope_runtime::SessionFactory;
+///
+/// let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+/// let mut session = factory.session()?;
+/// diesel::sql_query("CREATE TABLE notes (body TEXT)").execute(&mut *session)?;
+/// diesel::sql_query("INSERT INTO notes VALUES ('hello')").execute(&mut *session)?;
+/// session.after_commit(|| println!("the note is visible to everyone now"));
+/// session.commit()?;
+/// assert_eq!(factory.stats().in_use, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Session<C: PoolableConnection> {
+    lease: Lease<C>,
+    options: UnitOptions,
+    budget: Option<Duration>,
+    opened_at: Instant,
+    finished: bool,
+    after_commit: AfterCommitQueue,
+    _stay_on_thread: PhantomData<*const ()>,
+}
+
+impl<C: PoolableConnection> Session<C> {
+    /// Begins a transaction on `lease`. On failure the lease is handed back
+    /// so the caller can decide whether to discard it and try another.
+    pub(crate) fn begin(
+        mut lease: Lease<C>,
+        options: &UnitOptions,
+    ) -> Result<Self, (Error, Lease<C>)> {
+        let config = &lease.shared().config;
+        let budget = options.hold_budget().or(config.hold_budget);
+        let server_budget = if config.server_budget { budget } else { None };
+        let rollback_only = config.rollback_only;
+        lease.signals().reset_transient();
+        let begun = if rollback_only {
+            // Inside the test transaction: a savepoint. Isolation and read-only
+            // cannot be set on a savepoint; the outer transaction decides them.
+            AnsiTransactionManager::begin_transaction(lease.conn())
+                .map_err(|e| Error::query(Phase::Begin, "could not open a savepoint", e))
+        } else {
+            match C::begin_sql(options, server_budget, lease.server()) {
+                Ok(sql) => AnsiTransactionManager::begin_transaction_sql(lease.conn(), &sql)
+                    .map_err(|e| {
+                        Error::query(
+                            Phase::Begin,
+                            format!("`{sql}` failed for unit `{}`", options.name()),
+                            e,
+                        )
+                    }),
+                Err(error) => Err(error),
+            }
+        };
+        if let Err(error) = begun {
+            return Err((error, lease));
+        }
+        let after_commit: AfterCommitQueue = Rc::default();
+        OPEN_QUEUES.with(|queues| queues.borrow_mut().push(Rc::clone(&after_commit)));
+        Ok(Session {
+            lease,
+            options: *options,
+            budget,
+            opened_at: Instant::now(),
+            finished: false,
+            after_commit,
+            _stay_on_thread: PhantomData,
+        })
+    }
+
+    /// The diesel connection, for APIs that want `&mut Conn` by name.
+    ///
+    /// ```
+    /// use diesel::prelude::*;
+    /// let factory = dbscope_runtime::SessionFactory::<SqliteConnection>::new(":memory:")?;
+    /// let mut session = factory.session()?;
+    /// let conn: &mut SqliteConnection = session.connection();
+    /// diesel::sql_query("SELECT 1").execute(conn)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connection(&mut self) -> &mut C {
+        self.lease.conn()
+    }
+
+    /// Registers `work` to run once this session's transaction has committed,
+    /// after the connection went back to the pool. It never runs if the
+    /// session rolls back. Use it to start jobs or tasks that must see the data
+    /// this unit wrote.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// let factory = dbscope_runtime::SessionFactory::<diesel::SqliteConnection>::new(":memory:")?;
+    /// let ran = Arc::new(AtomicBool::new(false));
+    /// let mut session = factory.session()?;
+    /// let flag = Arc::clone(&ran);
+    /// session.after_commit(move || flag.store(true, Ordering::SeqCst));
+    /// session.rollback()?;
+    /// assert!(!ran.load(Ordering::SeqCst));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn after_commit(&mut self, work: impl FnOnce() + 'static) {
+        self.after_commit.borrow_mut().push(Box::new(work));
+    }
+
+    /// How long this session has held its connection.
+    ///
+    /// ```
+    /// let factory = dbscope_runtime::SessionFactory::<diesel::SqliteConnection>::new(":memory:")?;
+    /// let session = factory.session()?;
+    /// assert!(session.held() < std::time::Duration::from_secs(60));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn held(&self) -> Duration {
+        self.opened_at.elapsed()
+    }
+
+    /// The options this session's transaction was begun with.
+    ///
+    /// ```
+    /// let factory = dbscope_runtime::SessionFactory::<diesel::SqliteConnection>::new(":memory:")?;
+    /// let session = factory.session()?;
+    /// assert_eq!(session.options().name(), "session");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn options(&self) -> &UnitOptions {
+        &self.options
+    }
+
+    /// Whether a statement in this transaction failed with a transient error
+    /// (see [`classify`](crate::classify)).
+    pub(crate) fn saw_transient_error(&self) -> bool {
+        self.lease.signals().saw_transient()
+    }
+
+    /// Commits. Then the connection goes back to the pool and the
+    /// after-commit work runs, in the order it was registered.
+    ///
+    /// # Errors
+    /// [`Phase::Commit`] when the server refuses the commit (the transaction
+    /// is rolled back then, and after-commit work is dropped).
+    ///
+    /// ```
+    /// let factory = dbscope_runtime::SessionFactory::<diesel::SqliteConnection>::new(":memory:")?;
+    /// factory.session()?.commit()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn commit(mut self) -> Result<(), Error> {
+        self.finished = true;
+        let committed = AnsiTransactionManager::commit_transaction(self.lease.conn());
+        let result = match committed {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                if is_connection_lost(&error) {
+                    self.lease.discard();
+                } else if AnsiTransactionManager::rollback_transaction(self.lease.conn()).is_err() {
+                    self.lease.discard();
+                }
+                Err(Error::query(
+                    Phase::Commit,
+                    format!("unit `{}` was rolled back", self.options.name()),
+                    error,
+                ))
+            }
+        };
+        self.end();
+        let work = std::mem::take(&mut *self.after_commit.borrow_mut());
+        self.release();
+        if result.is_ok() {
+            for job in work {
+                job();
+            }
+        }
+        result
+    }
+
+    /// Rolls back. The connection goes back to the pool (or is closed if the
+    /// rollback failed) and after-commit work is dropped.
+    ///
+    /// # Errors
+    /// [`Phase::Rollback`] when the rollback itself failed.
+    ///
+    /// ```
+    /// let factory = dbscope_runtime::SessionFactory::<diesel::SqliteConnection>::new(":memory:")?;
+    /// factory.session()?.rollback()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rollback(mut self) -> Result<(), Error> {
+        self.finished = true;
+        let result = self.rollback_now();
+        self.end();
+        self.after_commit.borrow_mut().clear();
+        self.release();
+        result
+    }
+
+    fn rollback_now(&mut self) -> Result<(), Error> {
+        AnsiTransactionManager::rollback_transaction(self.lease.conn()).map_err(|error| {
+            self.lease.discard();
+            Error::query(
+                Phase::Rollback,
+                format!(
+                    "unit `{}`: the connection was closed instead of pooled",
+                    self.options.name()
+                ),
+                error,
+            )
+        })
+    }
+
+    /// Undoes connection state `begin_sql` set, and warns past the budget.
+    fn end(&mut self) {
+        if let Some(sql) = C::end_sql(&self.options) {
+            if self.lease.conn().batch_execute(sql).is_err() {
+                self.lease.discard();
+            }
+        }
+        let held = self.opened_at.elapsed();
+        if let Some(budget) = self.budget {
+            if held > budget {
+                tracing::warn!(
+                    unit = self.options.name(),
+                    held_ms = held.as_millis() as u64,
+                    budget_ms = budget.as_millis() as u64,
+                    "a session was held longer than its budget: move slow non-database work \
+                     (remote calls, sleeps, heavy computation) before or after the unit of work"
+                );
+            }
+        }
+    }
+
+    /// Takes this session's after-commit queue off the thread's stack.
+    fn release(&mut self) {
+        OPEN_QUEUES.with(|queues| {
+            let mut queues = queues.borrow_mut();
+            if let Some(index) = queues.iter().rposition(|q| Rc::ptr_eq(q, &self.after_commit)) {
+                queues.remove(index);
+            }
+        });
+    }
+
+    /// Marks the connection to be closed rather than pooled.
+    pub(crate) fn discard_connection(&mut self) {
+        self.lease.discard();
+    }
+}
+
+impl<C: PoolableConnection> Drop for Session<C> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if std::thread::panicking() {
+            tracing::debug!(unit = self.options.name(), "rolling back after a panic");
+        }
+        let _ = self.rollback_now();
+        self.end();
+        self.after_commit.borrow_mut().clear();
+        self.release();
+    }
+}
+
+impl<C: PoolableConnection> Deref for Session<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        self.lease.conn_ref()
+    }
+}
+
+impl<C: PoolableConnection> DerefMut for Session<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        self.lease.conn()
+    }
+}
+
+impl<C: PoolableConnection> std::fmt::Debug for Session<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("unit", &self.options.name())
+            .field("held", &self.opened_at.elapsed())
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Registers `work` to run after the innermost session open on this thread
+/// commits; for code that was handed only `&mut Conn` (for example the body of
+/// a `#[unit_of_work]` function whose session parameter is a plain diesel
+/// connection).
+///
+/// # Errors
+/// [`Phase::Nesting`] when no session is open on this thread.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// let factory = dbscope_runtime::SessionFactory::<diesel::SqliteConnection>::new(":memory:")?;
+/// let ran = Arc::new(AtomicBool::new(false));
+/// let session = factory.session()?;
+/// let flag = Arc::clone(&ran);
+/// dbscope_runtime::after_commit(move || flag.store(true, Ordering::SeqCst))?;
+/// session.commit()?;
+/// assert!(ran.load(Ordering::SeqCst));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn after_commit(work: impl FnOnce() + 'static) -> Result<(), Error> {
+    OPEN_QUEUES.with(|queues| match queues.borrow().last() {
+        Some(queue) => {
+            queue.borrow_mut().push(Box::new(work));
+            Ok(())
+        }
+        None => Err(Error::new(
+            Phase::Nesting,
+            "`after_commit` was called with no session open on this thread; call it inside a unit of work",
+        )),
+    })
+}

@@ -1,0 +1,139 @@
+//! Units of work: checkout, begin, body, commit or roll back, return the
+//! connection; with retry on transient errors. The blocking flavour.
+
+use std::thread;
+
+use crate::backend::PoolableConnection;
+use crate::error::Error;
+use crate::factory::{SessionFactory, SessionSource};
+use crate::nesting::NestingGuard;
+use crate::options::UnitOptions;
+use crate::session::Session;
+
+/// What one attempt ended with.
+pub(crate) enum Attempt<T, E> {
+    Done(Result<T, E>),
+    Retry(E),
+}
+
+/// Ends `session` according to `result`: commit on `Ok`, roll back on `Err`.
+/// Says whether the failure is worth another attempt.
+pub(crate) fn finish<C, T, E>(session: Session<C>, result: Result<T, E>) -> Attempt<T, E>
+where
+    C: PoolableConnection,
+    E: From<Error>,
+{
+    match result {
+        Ok(value) => match session.commit() {
+            Ok(()) => Attempt::Done(Ok(value)),
+            Err(error) if error.is_transient() => Attempt::Retry(E::from(error)),
+            Err(error) => Attempt::Done(Err(E::from(error))),
+        },
+        Err(error) => {
+            let transient = session.saw_transient_error();
+            let mut session = session;
+            if transient {
+                // A lost connection or an aborted transaction: do not pool it
+                // on the strength of a rollback that may not have happened.
+                session.discard_connection();
+            }
+            let _ = session.rollback();
+            if transient {
+                Attempt::Retry(error)
+            } else {
+                Attempt::Done(Err(error))
+            }
+        }
+    }
+}
+
+/// Runs `body` as one unit of work on a session from `source`, with no retry.
+/// `#[unit_of_work]` expands to this; see [`SessionFactory::run`] to call it by hand.
+///
+/// # Errors
+/// The body's error, or the runtime's converted with `E::from`.
+pub fn run_unit<S, T, E, F>(source: &S, options: &UnitOptions, body: F) -> Result<T, E>
+where
+    S: SessionSource + ?Sized,
+    E: From<Error>,
+    F: FnOnce(&mut Session<S::Connection>) -> Result<T, E>,
+{
+    let factory = source.session_factory();
+    let _nesting = NestingGuard::enter(factory.id(), options.name())?;
+    let mut session = factory.session_with(options)?;
+    let result = body(&mut session);
+    match finish(session, result) {
+        Attempt::Done(result) => result,
+        Attempt::Retry(error) => Err(error),
+    }
+}
+
+/// Runs `body` as one unit of work, retrying it in a fresh transaction on
+/// transient errors as `options` says. `#[unit_of_work(retry = ..)]` expands to this.
+///
+/// # Errors
+/// The body's error, or the runtime's converted with `E::from`, once attempts
+/// run out or the error is not transient.
+pub fn run_unit_retrying<S, T, E, F>(source: &S, options: &UnitOptions, mut body: F) -> Result<T, E>
+where
+    S: SessionSource + ?Sized,
+    E: From<Error>,
+    F: FnMut(&mut Session<S::Connection>) -> Result<T, E>,
+{
+    let factory = source.session_factory();
+    let _nesting = NestingGuard::enter(factory.id(), options.name())?;
+    let policy = options.retry_policy();
+    let attempts = policy.map_or(1, |p| p.max_attempts());
+    let mut attempt = 1;
+    loop {
+        let mut session = factory.session_with(options)?;
+        let result = body(&mut session);
+        match finish(session, result) {
+            Attempt::Done(result) => return result,
+            Attempt::Retry(error) if attempt >= attempts => return Err(error),
+            Attempt::Retry(_) => {
+                count_retry(factory);
+                let delay = policy.map_or_else(Default::default, |p| p.delay_before_retry(attempt));
+                tracing::debug!(unit = options.name(), attempt, ?delay, "transient error; retrying the unit of work");
+                thread::sleep(delay);
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Counts a retry on the factory's statistics.
+pub(crate) fn count_retry<C: PoolableConnection>(factory: &SessionFactory<C>) {
+    factory
+        .pool
+        .shared
+        .counters
+        .unit_retries
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+impl<C: PoolableConnection> SessionFactory<C> {
+    /// Runs `body` as one unit of work: checkout, begin, body, commit on `Ok`,
+    /// roll back on `Err` or panic, connection returned before this returns.
+    /// Retries on transient errors when `options` has a retry policy, so the
+    /// body may run more than once.
+    ///
+    /// # Errors
+    /// The body's error, or the runtime's converted with `E::from`.
+    ///
+    /// ```
+    /// use diesel::prelude::*;
+    /// use dbscope_runtime::{Error, RetryPolicy, SessionFactory, UnitOptions};
+    /// let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+    /// let options = UnitOptions::new("setup").retry(RetryPolicy::attempts(3));
+    /// factory.run(&options, |s| diesel::sql_query("CREATE TABLE t (x INTEGER)").execute(&mut **s).map_err(Error::from))?;
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn run<T, E, F>(&self, options: &UnitOptions, body: F) -> Result<T, E>
+    where
+        E: From<Error>,
+        F: FnMut(&mut Session<C>) -> Result<T, E>,
+    {
+        run_unit_retrying(self, options, body)
+    }
+}

@@ -1,0 +1,104 @@
+//! Units of work in `async fn`s over blocking diesel connections (tokio).
+//!
+//! Waiting for a connection is asynchronous and bounded by the checkout
+//! timeout; holding a place in the queue costs no thread. Once a connection is
+//! reserved, checkout, `BEGIN`, the body, and `COMMIT` run in one synchronous
+//! stretch off the executor's core: `tokio::task::block_in_place` on a
+//! multi-thread runtime (other tasks move to another worker), inline on a
+//! current-thread runtime.
+//!
+//! That stretch has no `.await` in it (`#[unit_of_work]` rejects any), so the
+//! future can only be dropped while it waits for a connection, when it holds
+//! none. Cancellation never leaves a transaction open or a connection pooled
+//! mid-transaction.
+
+use std::time::Instant;
+
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+use crate::error::Error;
+use crate::factory::SessionSource;
+use crate::nesting::NestingGuard;
+use crate::options::UnitOptions;
+use crate::session::Session;
+use crate::unit::{count_retry, finish, Attempt};
+
+/// Runs `f` where blocking is allowed: `block_in_place` on a multi-thread
+/// tokio runtime, inline elsewhere.
+fn off_the_executor<R>(f: impl FnOnce() -> R) -> R {
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// The async twin of [`run_unit`](crate::run_unit). `#[unit_of_work]` on an
+/// `async fn` expands to this. Needs a tokio runtime with the time driver.
+///
+/// # Errors
+/// The body's error, or the runtime's converted with `E::from`.
+pub async fn run_unit_async<S, T, E, F>(source: &S, options: &UnitOptions, body: F) -> Result<T, E>
+where
+    S: SessionSource + ?Sized,
+    E: From<Error>,
+    F: FnOnce(&mut Session<S::Connection>) -> Result<T, E>,
+{
+    let factory = source.session_factory();
+    let deadline = factory.deadline();
+    let slot = factory.pool.acquire_slot_async(deadline).await?;
+    off_the_executor(move || {
+        let _nesting = NestingGuard::enter(factory.id(), options.name())?;
+        let mut session = factory.open(slot, options, deadline)?;
+        let result = body(&mut session);
+        match finish(session, result) {
+            Attempt::Done(result) => result,
+            Attempt::Retry(error) => Err(error),
+        }
+    })
+}
+
+/// The async twin of [`run_unit_retrying`](crate::run_unit_retrying): the wait
+/// between attempts is a `tokio::time::sleep`, with no connection held.
+///
+/// # Errors
+/// The body's error, or the runtime's converted with `E::from`, once attempts
+/// run out or the error is not transient.
+pub async fn run_unit_async_retrying<S, T, E, F>(
+    source: &S,
+    options: &UnitOptions,
+    mut body: F,
+) -> Result<T, E>
+where
+    S: SessionSource + ?Sized,
+    E: From<Error>,
+    F: FnMut(&mut Session<S::Connection>) -> Result<T, E>,
+{
+    let factory = source.session_factory();
+    let policy = options.retry_policy();
+    let attempts = policy.map_or(1, |p| p.max_attempts());
+    let mut attempt = 1;
+    loop {
+        let deadline: Instant = factory.deadline();
+        let slot = factory.pool.acquire_slot_async(deadline).await?;
+        let outcome = off_the_executor(|| {
+            let _nesting = NestingGuard::enter(factory.id(), options.name())?;
+            let mut session = factory.open(slot, options, deadline)?;
+            let result = body(&mut session);
+            Ok(finish(session, result))
+        });
+        match outcome {
+            Err(error) => return Err(error),
+            Ok(Attempt::Done(result)) => return result,
+            Ok(Attempt::Retry(error)) if attempt >= attempts => return Err(error),
+            Ok(Attempt::Retry(_)) => {
+                count_retry(factory);
+                let delay = policy.map_or_else(Default::default, |p| p.delay_before_retry(attempt));
+                tracing::debug!(unit = options.name(), attempt, ?delay, "transient error; retrying the unit of work");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Database sessions that live exactly as long as the work that needs them.
+//!
+//! See the README for a tour.
+pub use dbscope_runtime::*;
