@@ -89,7 +89,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn query(phase: Phase, message: impl Into<String>, error: diesel::result::Error) -> Self {
+    pub(crate) fn query(
+        phase: Phase,
+        message: impl Into<String>,
+        error: diesel::result::Error,
+    ) -> Self {
         Error {
             phase,
             message: message.into(),

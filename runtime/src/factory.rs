@@ -529,5 +529,7 @@ impl<C: PoolableConnection> SessionFactoryBuilder<C> {
 
 fn is_private_sqlite_memory<C: PoolableConnection>(url: &str) -> bool {
     C::KIND == crate::backend::BackendKind::Sqlite
-        && (url == ":memory:" || url.is_empty() || (url.contains("mode=memory") && !url.contains("cache=shared")))
+        && (url == ":memory:"
+            || url.is_empty()
+            || (url.contains("mode=memory") && !url.contains("cache=shared")))
 }

@@ -133,7 +133,9 @@ impl RetryPolicy {
     /// assert_eq!(retry.delay_before_retry(2), Duration::from_millis(20));
     /// ```
     pub fn delay_before_retry(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         self.initial_backoff
             .checked_mul(factor)
             .unwrap_or(self.max_backoff)

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::connection::InstrumentationEvent;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use event_listener::{Event, Listener};
 use parking_lot::Mutex;
 
@@ -290,7 +290,10 @@ fn maintain<C: PoolableConnection>(weak: &Weak<Shared<C>>, interval: Duration) {
         let closed = expired.len();
         drop(expired);
         if closed > 0 {
-            shared.counters.connections_closed.fetch_add(closed, Ordering::Relaxed);
+            shared
+                .counters
+                .connections_closed
+                .fetch_add(closed, Ordering::Relaxed);
         }
         let pool = Pool { shared };
         if let Err(error) = pool.fill(pool.shared.config.min_idle) {
@@ -302,9 +305,12 @@ fn maintain<C: PoolableConnection>(weak: &Weak<Shared<C>>, interval: Duration) {
 impl<C: PoolableConnection> Shared<C> {
     /// Opens and sets up a new connection.
     fn connect(&self) -> Result<Tracked<C>, Error> {
-        let mut conn = C::establish(self.url.expose())
-            .map_err(|error| Error::connect(&self.url.to_string(), &error, |t| self.url.scrub(t)))?;
-        self.counters.connections_created.fetch_add(1, Ordering::Relaxed);
+        let mut conn = C::establish(self.url.expose()).map_err(|error| {
+            Error::connect(&self.url.to_string(), &error, |t| self.url.scrub(t))
+        })?;
+        self.counters
+            .connections_created
+            .fetch_add(1, Ordering::Relaxed);
         let setup_failed = |error: diesel::result::Error| {
             Error::query(
                 Phase::Setup,
@@ -394,7 +400,9 @@ impl<C: PoolableConnection> Shared<C> {
 
     fn close(&self, tracked: Tracked<C>) {
         drop(tracked);
-        self.counters.connections_closed.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .connections_closed
+            .fetch_add(1, Ordering::Relaxed);
         self.release_slot();
     }
 
@@ -453,7 +461,10 @@ impl<C: PoolableConnection> Slot<C> {
         let reused = match grant {
             Grant::Idle(tracked) if shared.is_expired(&tracked, now) => {
                 shared.counters.recycled.fetch_add(1, Ordering::Relaxed);
-                shared.counters.connections_closed.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counters
+                    .connections_closed
+                    .fetch_add(1, Ordering::Relaxed);
                 drop(tracked);
                 None
             }
@@ -468,7 +479,10 @@ impl<C: PoolableConnection> Slot<C> {
                             .counters
                             .validation_failures
                             .fetch_add(1, Ordering::Relaxed);
-                        shared.counters.connections_closed.fetch_add(1, Ordering::Relaxed);
+                        shared
+                            .counters
+                            .connections_closed
+                            .fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(pool = %shared.url, "a stale connection failed validation; opening a new one");
                         drop(tracked);
                         None
@@ -491,7 +505,10 @@ impl<C: PoolableConnection> Slot<C> {
         };
         shared.counters.checkouts.fetch_add(1, Ordering::Relaxed);
         let in_use = shared.counters.in_use.fetch_add(1, Ordering::Relaxed) + 1;
-        shared.counters.max_in_use.fetch_max(in_use, Ordering::Relaxed);
+        shared
+            .counters
+            .max_in_use
+            .fetch_max(in_use, Ordering::Relaxed);
         Ok(Lease {
             shared,
             tracked: Some(tracked),

@@ -99,13 +99,24 @@ mod tests {
     #[test]
     fn password_with_at_sign_and_query_is_hidden() {
         let url = RedactedUrl::new("postgres://app:p@ss@db:5432/app?sslmode=require");
-        assert_eq!(url.to_string(), "postgres://app:***@db:5432/app?sslmode=require");
-        assert_eq!(url.expose(), "postgres://app:p@ss@db:5432/app?sslmode=require");
+        assert_eq!(
+            url.to_string(),
+            "postgres://app:***@db:5432/app?sslmode=require"
+        );
+        assert_eq!(
+            url.expose(),
+            "postgres://app:p@ss@db:5432/app?sslmode=require"
+        );
     }
 
     #[test]
     fn urls_without_password_are_unchanged() {
-        for raw in ["file:test.db", ":memory:", "postgres://localhost/db", "mysql://root@h/d"] {
+        for raw in [
+            "file:test.db",
+            ":memory:",
+            "postgres://localhost/db",
+            "mysql://root@h/d",
+        ] {
             assert_eq!(RedactedUrl::new(raw).to_string(), raw);
         }
     }

@@ -267,7 +267,10 @@ impl<C: PoolableConnection> Session<C> {
     fn release(&mut self) {
         OPEN_QUEUES.with(|queues| {
             let mut queues = queues.borrow_mut();
-            if let Some(index) = queues.iter().rposition(|q| Rc::ptr_eq(q, &self.after_commit)) {
+            if let Some(index) = queues
+                .iter()
+                .rposition(|q| Rc::ptr_eq(q, &self.after_commit))
+            {
                 queues.remove(index);
             }
         });

@@ -66,7 +66,13 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self, max_size: usize, open: usize, idle: usize, waiting: usize) -> PoolStats {
+    pub(crate) fn snapshot(
+        &self,
+        max_size: usize,
+        open: usize,
+        idle: usize,
+        waiting: usize,
+    ) -> PoolStats {
         let read = |counter: &AtomicUsize| counter.load(Ordering::Relaxed);
         PoolStats {
             max_size,

@@ -70,24 +70,57 @@ pub fn is_transient(error: &DieselError) -> bool {
 /// Fixed message texts of the servers, for the errors diesel leaves `Unknown`.
 const MESSAGES: &[(&str, TransientKind)] = &[
     // PostgreSQL
-    ("could not serialize access", TransientKind::SerializationFailure),
+    (
+        "could not serialize access",
+        TransientKind::SerializationFailure,
+    ),
     ("deadlock detected", TransientKind::Deadlock),
-    ("canceling statement due to lock timeout", TransientKind::LockTimeout),
-    ("terminating connection due to administrator command", TransientKind::ConnectionLost),
-    ("terminating connection due to idle-in-transaction timeout", TransientKind::ConnectionLost),
-    ("server closed the connection unexpectedly", TransientKind::ConnectionLost),
+    (
+        "canceling statement due to lock timeout",
+        TransientKind::LockTimeout,
+    ),
+    (
+        "terminating connection due to administrator command",
+        TransientKind::ConnectionLost,
+    ),
+    (
+        "terminating connection due to idle-in-transaction timeout",
+        TransientKind::ConnectionLost,
+    ),
+    (
+        "server closed the connection unexpectedly",
+        TransientKind::ConnectionLost,
+    ),
     ("no connection to the server", TransientKind::ConnectionLost),
-    ("could not receive data from server", TransientKind::ConnectionLost),
-    ("could not send data to server", TransientKind::ConnectionLost),
-    ("SSL connection has been closed unexpectedly", TransientKind::ConnectionLost),
-    ("connection to server was lost", TransientKind::ConnectionLost),
+    (
+        "could not receive data from server",
+        TransientKind::ConnectionLost,
+    ),
+    (
+        "could not send data to server",
+        TransientKind::ConnectionLost,
+    ),
+    (
+        "SSL connection has been closed unexpectedly",
+        TransientKind::ConnectionLost,
+    ),
+    (
+        "connection to server was lost",
+        TransientKind::ConnectionLost,
+    ),
     // MySQL and MariaDB
-    ("Deadlock found when trying to get lock", TransientKind::Deadlock),
+    (
+        "Deadlock found when trying to get lock",
+        TransientKind::Deadlock,
+    ),
     ("Lock wait timeout exceeded", TransientKind::LockTimeout),
     ("server has gone away", TransientKind::ConnectionLost),
     ("Lost connection to", TransientKind::ConnectionLost),
     ("Connection was killed", TransientKind::ConnectionLost),
-    ("disconnected by the server because of inactivity", TransientKind::ConnectionLost),
+    (
+        "disconnected by the server because of inactivity",
+        TransientKind::ConnectionLost,
+    ),
     ("Can't connect to", TransientKind::ConnectionLost),
     // SQLite
     ("database is locked", TransientKind::DatabaseBusy),

@@ -94,7 +94,12 @@ where
             Attempt::Retry(_) => {
                 count_retry(factory);
                 let delay = policy.map_or_else(Default::default, |p| p.delay_before_retry(attempt));
-                tracing::debug!(unit = options.name(), attempt, ?delay, "transient error; retrying the unit of work");
+                tracing::debug!(
+                    unit = options.name(),
+                    attempt,
+                    ?delay,
+                    "transient error; retrying the unit of work"
+                );
                 thread::sleep(delay);
                 attempt += 1;
             }

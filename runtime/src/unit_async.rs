@@ -95,7 +95,12 @@ where
             Ok(Attempt::Retry(_)) => {
                 count_retry(factory);
                 let delay = policy.map_or_else(Default::default, |p| p.delay_before_retry(attempt));
-                tracing::debug!(unit = options.name(), attempt, ?delay, "transient error; retrying the unit of work");
+                tracing::debug!(
+                    unit = options.name(),
+                    attempt,
+                    ?delay,
+                    "transient error; retrying the unit of work"
+                );
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }

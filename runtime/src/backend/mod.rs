@@ -105,8 +105,3 @@ pub(crate) fn unsupported(kind: BackendKind, what: &str, fix: &str) -> Error {
         format!("{kind:?} cannot honour {what}; {fix}"),
     )
 }
-
-/// Whole milliseconds, at least 1, for server-side timeouts.
-pub(crate) fn millis_at_least_one(duration: Duration) -> u128 {
-    duration.as_millis().max(1)
-}

@@ -41,7 +41,11 @@ impl PoolableConnection for MysqlConnection {
         if let (Some(budget), true) = (budget, server.idle_transaction_timeout) {
             // Whole seconds, rounded up, at least one.
             let seconds = budget.as_secs() + u64::from(budget.subsec_nanos() > 0);
-            let _ = write!(sql, "SET SESSION idle_transaction_timeout = {}; ", seconds.max(1));
+            let _ = write!(
+                sql,
+                "SET SESSION idle_transaction_timeout = {}; ",
+                seconds.max(1)
+            );
         }
         if let Some(level) = options.isolation_level() {
             let _ = write!(sql, "SET TRANSACTION ISOLATION LEVEL {}; ", level.as_sql());

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use diesel::PgConnection;
 
-use super::{millis_at_least_one, unsupported, BackendKind, PoolableConnection, ServerTraits};
+use super::{unsupported, BackendKind, PoolableConnection, ServerTraits};
 use crate::error::Error;
 use crate::options::UnitOptions;
 
@@ -48,4 +48,9 @@ impl PoolableConnection for PgConnection {
         }
         Ok(sql)
     }
+}
+
+/// Whole milliseconds, at least 1: PostgreSQL reads 0 as "no timeout".
+fn millis_at_least_one(duration: Duration) -> u128 {
+    duration.as_millis().max(1)
 }
