@@ -26,6 +26,7 @@
 //! - `tokio` (default): units of work in `async fn`s.
 
 mod backend;
+mod checkout;
 mod config;
 mod error;
 mod factory;
@@ -41,6 +42,7 @@ mod unit;
 mod unit_async;
 
 pub use backend::{BackendKind, PoolableConnection, ServerTraits};
+pub use checkout::PooledConnection;
 pub use config::Validation;
 pub use error::{Error, Phase};
 pub use factory::{SessionFactory, SessionFactoryBuilder, SessionSource};
