@@ -332,6 +332,11 @@ impl<C: PoolableConnection> Shared<C> {
         } else {
             ServerTraits::default()
         };
+        if let (Some(budget), true) = (self.config.hold_budget, server.idle_transaction_timeout) {
+            if let Some(sql) = C::budget_setup_sql(budget) {
+                conn.batch_execute(&sql).map_err(setup_failed)?;
+            }
+        }
         if self.config.rollback_only {
             conn.begin_test_transaction().map_err(setup_failed)?;
         }

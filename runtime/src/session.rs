@@ -51,6 +51,9 @@ pub struct Session<C: PoolableConnection> {
     options: UnitOptions,
     budget: Option<Duration>,
     opened_at: Instant,
+    /// Statement that puts back the connection's default budget, when this
+    /// unit overrode it in a way that outlives the transaction (MariaDB).
+    restore_budget: Option<String>,
     finished: bool,
     after_commit: AfterCommitQueue,
     _stay_on_thread: PhantomData<*const ()>,
@@ -65,7 +68,17 @@ impl<C: PoolableConnection> Session<C> {
     ) -> Result<Self, (Error, Lease<C>)> {
         let config = &lease.shared().config;
         let budget = options.hold_budget().or(config.hold_budget);
-        let server_budget = if config.server_budget { budget } else { None };
+        // The factory's budget was given to the server at connect time; only
+        // a unit that overrides it sends its own.
+        let server_budget = options.hold_budget().filter(|b| {
+            config.server_budget
+                && lease.server().idle_transaction_timeout
+                && Some(*b) != config.hold_budget
+        });
+        let restore_budget = match (server_budget, C::BUDGET_OVERRIDE_IS_LOCAL) {
+            (Some(_), false) => config.hold_budget.and_then(C::budget_setup_sql),
+            _ => None,
+        };
         let rollback_only = config.rollback_only;
         lease.signals().reset_transient();
         let begun = if rollback_only {
@@ -96,6 +109,7 @@ impl<C: PoolableConnection> Session<C> {
             options: *options,
             budget,
             opened_at: Instant::now(),
+            restore_budget,
             finished: false,
             after_commit,
             _stay_on_thread: PhantomData,
@@ -246,6 +260,11 @@ impl<C: PoolableConnection> Session<C> {
     fn end(&mut self) {
         if let Some(sql) = C::end_sql(&self.options) {
             if self.lease.conn().batch_execute(sql).is_err() {
+                self.lease.discard();
+            }
+        }
+        if let Some(sql) = self.restore_budget.take() {
+            if self.lease.conn().batch_execute(&sql).is_err() {
                 self.lease.discard();
             }
         }

@@ -74,8 +74,9 @@ pub trait PoolableConnection:
     }
 
     /// The statements (sent in one batch) that begin a transaction with
-    /// `options`; `budget` is given to the server as an idle-in-transaction
-    /// limit where `server` says it can take one.
+    /// `options`; `budget`, when given, overrides the connection's
+    /// idle-in-transaction limit for this transaction (the server must support
+    /// one: see [`ServerTraits`]).
     ///
     /// # Errors
     /// [`Phase::Begin`] when the backend cannot honour an option.
@@ -84,6 +85,18 @@ pub trait PoolableConnection:
         budget: Option<Duration>,
         server: ServerTraits,
     ) -> Result<String, Error>;
+
+    /// The statement that gives the server a default idle-in-transaction limit
+    /// for the whole connection, run once at connect time (so the common case,
+    /// a unit with the factory's budget, pays nothing per transaction).
+    fn budget_setup_sql(_budget: Duration) -> Option<String> {
+        None
+    }
+
+    /// Whether a budget passed to [`begin_sql`](Self::begin_sql) lasts only for
+    /// that transaction (PostgreSQL's `SET LOCAL`); when false it must be
+    /// restored with [`budget_setup_sql`](Self::budget_setup_sql) afterwards.
+    const BUDGET_OVERRIDE_IS_LOCAL: bool = true;
 
     /// Setup statements run on every new connection unless the builder says
     /// `no_default_setup`. `in_memory` is true for a private SQLite in-memory

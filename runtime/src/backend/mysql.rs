@@ -25,6 +25,15 @@ impl PoolableConnection for MysqlConnection {
         })
     }
 
+    fn budget_setup_sql(budget: Duration) -> Option<String> {
+        Some(format!(
+            "SET SESSION idle_transaction_timeout = {}",
+            whole_seconds_at_least_one(budget)
+        ))
+    }
+
+    const BUDGET_OVERRIDE_IS_LOCAL: bool = false;
+
     fn begin_sql(
         options: &UnitOptions,
         budget: Option<Duration>,
@@ -56,4 +65,9 @@ impl PoolableConnection for MysqlConnection {
         }
         Ok(sql)
     }
+}
+
+/// Whole seconds, rounded up, at least one: MariaDB reads 0 as "no timeout".
+fn whole_seconds_at_least_one(duration: Duration) -> u64 {
+    (duration.as_secs() + u64::from(duration.subsec_nanos() > 0)).max(1)
 }

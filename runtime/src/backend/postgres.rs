@@ -20,6 +20,13 @@ impl PoolableConnection for PgConnection {
         })
     }
 
+    fn budget_setup_sql(budget: Duration) -> Option<String> {
+        Some(format!(
+            "SET idle_in_transaction_session_timeout = {}",
+            millis_at_least_one(budget)
+        ))
+    }
+
     fn begin_sql(
         options: &UnitOptions,
         budget: Option<Duration>,
