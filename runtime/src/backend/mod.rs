@@ -1,6 +1,7 @@
 //! What the runtime needs to know about each database backend: how to ping,
 //! how to begin a transaction with options, which options it can honour.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, Connection};
@@ -49,7 +50,7 @@ pub struct ServerTraits {
 /// ```
 /// use dbscope_runtime::{PoolableConnection, UnitOptions};
 /// let sql = <diesel::SqliteConnection as PoolableConnection>::begin_sql(&UnitOptions::new("x"), None, Default::default());
-/// assert_eq!(sql.unwrap(), "BEGIN");
+/// assert_eq!(sql.unwrap().as_ref(), "BEGIN");
 /// ```
 pub trait PoolableConnection:
     Connection<TransactionManager = AnsiTransactionManager> + Send + 'static
@@ -84,7 +85,7 @@ pub trait PoolableConnection:
         options: &UnitOptions,
         budget: Option<Duration>,
         server: ServerTraits,
-    ) -> Result<String, Error>;
+    ) -> Result<Cow<'static, str>, Error>;
 
     /// The statement that gives the server a default idle-in-transaction limit
     /// for the whole connection, run once at connect time (so the common case,

@@ -2,6 +2,7 @@
 //! `START TRANSACTION [READ ONLY]`; on MariaDB the hold-time budget becomes
 //! `idle_transaction_timeout` (whole seconds). MySQL has no such limit.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -38,13 +39,16 @@ impl PoolableConnection for MysqlConnection {
         options: &UnitOptions,
         budget: Option<Duration>,
         server: ServerTraits,
-    ) -> Result<String, Error> {
+    ) -> Result<Cow<'static, str>, Error> {
         if options.sqlite_lock_mode().is_some() {
             return Err(unsupported(
                 BackendKind::Mysql,
                 "a SQLite lock mode",
                 "remove `immediate` / `exclusive`; MySQL takes row locks with `SELECT .. FOR UPDATE`",
             ));
+        }
+        if options.isolation_level().is_none() && !options.is_read_only() && budget.is_none() {
+            return Ok(Cow::Borrowed("START TRANSACTION"));
         }
         let mut sql = String::new();
         if let (Some(budget), true) = (budget, server.idle_transaction_timeout) {
@@ -63,7 +67,7 @@ impl PoolableConnection for MysqlConnection {
         if options.is_read_only() {
             sql.push_str(" READ ONLY");
         }
-        Ok(sql)
+        Ok(Cow::Owned(sql))
     }
 }
 

@@ -1,6 +1,7 @@
 //! PostgreSQL: `BEGIN ISOLATION LEVEL .. READ ONLY` and the hold-time budget as
 //! `SET LOCAL idle_in_transaction_session_timeout`, in one round trip.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -31,13 +32,16 @@ impl PoolableConnection for PgConnection {
         options: &UnitOptions,
         budget: Option<Duration>,
         server: ServerTraits,
-    ) -> Result<String, Error> {
+    ) -> Result<Cow<'static, str>, Error> {
         if options.sqlite_lock_mode().is_some() {
             return Err(unsupported(
                 BackendKind::Postgres,
                 "a SQLite lock mode",
                 "remove `immediate` / `exclusive`; PostgreSQL takes row locks with `SELECT .. FOR UPDATE`",
             ));
+        }
+        if options.isolation_level().is_none() && !options.is_read_only() && budget.is_none() {
+            return Ok(Cow::Borrowed("BEGIN"));
         }
         let mut sql = String::from("BEGIN");
         if let Some(level) = options.isolation_level() {
@@ -53,7 +57,7 @@ impl PoolableConnection for PgConnection {
                 millis_at_least_one(budget)
             );
         }
-        Ok(sql)
+        Ok(Cow::Owned(sql))
     }
 }
 

@@ -1,6 +1,7 @@
 //! SQLite: `BEGIN DEFERRED | IMMEDIATE | EXCLUSIVE`, read-only through
 //! `PRAGMA query_only`, always serializable.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use diesel::SqliteConnection;
@@ -16,7 +17,7 @@ impl PoolableConnection for SqliteConnection {
         options: &UnitOptions,
         _budget: Option<Duration>,
         _server: ServerTraits,
-    ) -> Result<String, Error> {
+    ) -> Result<Cow<'static, str>, Error> {
         match options.isolation_level() {
             None | Some(Isolation::Serializable) => {}
             Some(other) => {
@@ -34,9 +35,9 @@ impl PoolableConnection for SqliteConnection {
             Some(SqliteLock::Exclusive) => "BEGIN EXCLUSIVE",
         };
         Ok(if options.is_read_only() {
-            format!("{begin}; PRAGMA query_only = ON")
+            Cow::Owned(format!("{begin}; PRAGMA query_only = ON"))
         } else {
-            begin.to_owned()
+            Cow::Borrowed(begin)
         })
     }
 
