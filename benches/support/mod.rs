@@ -1,0 +1,58 @@
+//! Shared pieces of the bench harnesses: server URLs, timing, statistics and
+//! the `FIGURE <name> <value>` lines CI collects.
+
+#![allow(dead_code)] // each bench uses a different subset
+
+use std::time::{Duration, Instant};
+
+/// The URL in `var`, or `None` with a printed reason. Under CI a missing URL
+/// is an error: the bench exits non-zero instead of skipping.
+pub fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            eprintln!("{var} is not set; CI must provide it (see .ci/run)");
+            std::process::exit(1);
+        }
+        _ => {
+            println!("skipping the part of this bench that needs {var}: it is not set");
+            None
+        }
+    }
+}
+
+/// Prints the headline line CI collects.
+pub fn figure(name: &str, value: f64) {
+    println!("FIGURE {name} {value:.3}");
+}
+
+/// Runs `f` and returns how long it took.
+pub fn time(f: impl FnOnce()) -> Duration {
+    let started = Instant::now();
+    f();
+    started.elapsed()
+}
+
+/// The median of `values` (which it sorts).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// The `p`-th percentile (0..=100) of `samples` (which it sorts), nearest rank.
+pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
+    samples[rank.clamp(1, samples.len()) - 1]
+}
