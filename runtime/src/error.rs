@@ -186,8 +186,9 @@ impl Error {
     }
 
     /// Whether retrying the whole unit of work may succeed: a serialization
-    /// failure, deadlock, lock timeout, lost connection, busy SQLite database,
-    /// or a checkout timeout. See [`classify`](crate::classify).
+    /// failure, deadlock, lock timeout, lost connection or busy SQLite
+    /// database. A checkout timeout is not: it already waited its full bound.
+    /// See [`classify`](crate::classify).
     ///
     /// ```
     /// assert!(!dbscope_runtime::Error::from(diesel::result::Error::NotFound).is_transient());
@@ -195,7 +196,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match &self.cause {
             Cause::Query(error) => crate::transient::classify(error).is_some(),
-            Cause::None => self.phase == Phase::CheckoutTimeout,
+            Cause::None => false,
         }
     }
 }

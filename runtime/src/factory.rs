@@ -147,6 +147,9 @@ impl<C: PoolableConnection> SessionFactory<C> {
                     let lost = error.diesel_error().is_some_and(is_connection_lost)
                         || lease.signals().is_lost();
                     if !lost {
+                        // The server may be in a transaction diesel does not
+                        // know about (a batch that failed half-way): close it.
+                        lease.discard();
                         return Err(error);
                     }
                     lease.discard();

@@ -30,6 +30,7 @@ mod checkout;
 mod config;
 mod error;
 mod factory;
+mod macro_support;
 mod nesting;
 mod options;
 mod pool;

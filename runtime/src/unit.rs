@@ -30,13 +30,9 @@ where
             Err(error) => Attempt::Done(Err(E::from(error))),
         },
         Err(error) => {
+            // A lost connection is closed at check-in (the pool saw the error);
+            // anything else rolls back and is pooled as usual.
             let transient = session.saw_transient_error();
-            let mut session = session;
-            if transient {
-                // A lost connection or an aborted transaction: do not pool it
-                // on the strength of a rollback that may not have happened.
-                session.discard_connection();
-            }
             let _ = session.rollback();
             if transient {
                 Attempt::Retry(error)
