@@ -9,3 +9,7 @@ pub use crate::unit::{run_unit, run_unit_retrying};
 pub use crate::unit_async::{run_unit_async, run_unit_async_retrying};
 pub use core;
 pub use std;
+pub use crate::macro_support::{
+    require_isolation_levels, require_sqlite_locking, require_unit_result, SupportsIsolationLevels,
+    SupportsSqliteLocking, UnitResult,
+};
