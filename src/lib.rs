@@ -2,3 +2,5 @@
 //!
 //! See the README for a tour.
 pub use dbscope_runtime::*;
+
+pub use dbscope_macros::unit_of_work;

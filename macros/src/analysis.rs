@@ -1,0 +1,237 @@
+//! Reads the function: which parameter is the session, whether the function is
+//! `async`, what it returns; and rejects signatures a unit of work cannot have.
+//! The result is a small IR that points back into the syn nodes for spans.
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+use syn::visit::Visit;
+use syn::{Attribute, FnArg, Pat, PatType, ReturnType, Type};
+
+use crate::errors::Errors;
+use crate::item::UnitFn;
+
+/// How the body runs relative to the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flavour {
+    /// A plain `fn`: the body runs on the caller's thread.
+    Sync,
+    /// An `async fn` over a blocking connection: the wait for a connection is
+    /// async, the body runs in one synchronous stretch.
+    Async,
+}
+
+/// The parameter that receives the session.
+pub(crate) struct SessionParam<'a> {
+    /// Its position in the signature's inputs.
+    pub(crate) index: usize,
+    pub(crate) pat: &'a Pat,
+    pub(crate) ty: &'a Type,
+    /// Its attributes other than `#[session]`, moved onto the `let` that binds it.
+    pub(crate) attrs: Vec<&'a Attribute>,
+    /// How error messages name it: `conn`, or the pattern as written.
+    pub(crate) name: String,
+}
+
+/// What the expansion needs to know about the function.
+pub(crate) struct Analysis<'a> {
+    pub(crate) flavour: Flavour,
+    /// The session parameter, when there is exactly one.
+    pub(crate) session: Option<SessionParam<'a>>,
+    /// Positions of every parameter taken for a session (also when there are
+    /// too many), removed from the caller-facing signature.
+    pub(crate) session_indices: Vec<usize>,
+    /// The declared return type, if any.
+    pub(crate) ret: Option<&'a Type>,
+}
+
+/// Whether `attr` is the `#[session]` marker.
+pub(crate) fn is_session_marker(attr: &Attribute) -> bool {
+    attr.path().is_ident("session")
+}
+
+/// Analyses `function`, pushing every problem it finds to `errors`.
+pub(crate) fn analyse<'a>(function: &'a UnitFn, errors: &mut Errors) -> Analysis<'a> {
+    let sig = &function.sig;
+    if let Some(constness) = &sig.constness {
+        errors.push(syn::Error::new(
+            constness.span,
+            "`#[unit_of_work]` cannot go on a `const fn`: a unit of work opens a transaction at \
+             run time; remove `const`",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(syn::Error::new_spanned(
+            abi,
+            "`#[unit_of_work]` cannot go on an `extern` function; remove the ABI and call the \
+             unit of work from a separate `extern` function",
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push(syn::Error::new(
+            variadic.dots.spans[0],
+            "`#[unit_of_work]` does not take variadic parameters; remove `...`",
+        ));
+    }
+    let ret = match &sig.output {
+        ReturnType::Type(_, ty) => {
+            check_no_impl_trait(ty, errors);
+            Some(&**ty)
+        }
+        ReturnType::Default => {
+            errors.push(syn::Error::new(
+                sig.paren_token.span.close(),
+                "a `#[unit_of_work]` function must return `Result<T, E>`; add `-> Result<(), E>` \
+                 (or another `Ok` type), with `E: From<dbscope::Error>`",
+            ));
+            None
+        }
+    };
+    let (session, session_indices) = find_session(function, errors);
+    Analysis {
+        flavour: if sig.asyncness.is_some() {
+            Flavour::Async
+        } else {
+            Flavour::Sync
+        },
+        session,
+        session_indices,
+        ret,
+    }
+}
+
+/// Finds the session parameter: the ones marked `#[session]` if any are, else
+/// the ones whose type is `&mut ..Connection` or `&mut Session<..>`.
+fn find_session<'a>(
+    function: &'a UnitFn,
+    errors: &mut Errors,
+) -> (Option<SessionParam<'a>>, Vec<usize>) {
+    let mut marked = Vec::new();
+    let mut looks_like = Vec::new();
+    for (index, input) in function.sig.inputs.iter().enumerate() {
+        match input {
+            FnArg::Receiver(receiver) => {
+                if let Some(attr) = receiver.attrs.iter().find(|attr| is_session_marker(attr)) {
+                    errors.push(syn::Error::new_spanned(
+                        attr,
+                        "`self` cannot be the session; mark a `conn: &mut Conn` parameter with `#[session]` instead",
+                    ));
+                }
+            }
+            FnArg::Typed(param) => {
+                if param.attrs.iter().any(is_session_marker) {
+                    marked.push((index, param));
+                } else if is_connection_type(&param.ty) {
+                    looks_like.push((index, param));
+                }
+            }
+        }
+    }
+    let candidates = if marked.is_empty() {
+        looks_like
+    } else {
+        marked
+    };
+    let indices: Vec<usize> = candidates.iter().map(|(index, _)| *index).collect();
+    match candidates.as_slice() {
+        [] => {
+            errors.push(syn::Error::new(
+                function.sig.paren_token.span.join(),
+                "no session parameter: add one such as `conn: &mut SqliteConnection` (any type \
+                 ending in `Connection`, or `&mut dbscope::Session<..>`), or mark the session \
+                 parameter with `#[session]`",
+            ));
+            (None, indices)
+        }
+        [(index, param)] => {
+            if !matches!(strip(&param.ty), Type::Reference(reference) if reference.mutability.is_some())
+            {
+                errors.push(syn::Error::new_spanned(
+                    &param.ty,
+                    "the session parameter must be a mutable reference; write `&mut Conn` or \
+                     `&mut dbscope::Session<Conn>`",
+                ));
+            }
+            (Some(session_param(*index, param)), indices)
+        }
+        [_, extra @ ..] => {
+            for (_, param) in extra {
+                errors.push(syn::Error::new_spanned(
+                    param,
+                    "a second session parameter: a unit of work opens exactly one session; remove \
+                     this parameter, or mark the session with `#[session]` if this one is an \
+                     ordinary argument",
+                ));
+            }
+            (None, indices)
+        }
+    }
+}
+
+fn session_param(index: usize, param: &PatType) -> SessionParam<'_> {
+    let name = match &*param.pat {
+        Pat::Ident(ident) => ident.ident.to_string(),
+        other => other.to_token_stream().to_string(),
+    };
+    SessionParam {
+        index,
+        pat: &param.pat,
+        ty: &param.ty,
+        attrs: param
+            .attrs
+            .iter()
+            .filter(|attr| !is_session_marker(attr))
+            .collect(),
+        name,
+    }
+}
+
+/// Looks through invisible groups and parentheses.
+fn strip(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(group) => strip(&group.elem),
+        Type::Paren(paren) => strip(&paren.elem),
+        other => other,
+    }
+}
+
+/// `&mut T` where T's last path segment ends with `Connection` or is `Session`.
+fn is_connection_type(ty: &Type) -> bool {
+    let Type::Reference(reference) = strip(ty) else {
+        return false;
+    };
+    if reference.mutability.is_none() {
+        return false;
+    }
+    let Type::Path(path) = strip(&reference.elem) else {
+        return false;
+    };
+    if path.qself.is_some() {
+        return false;
+    }
+    path.path.segments.last().is_some_and(|segment| {
+        let name = segment.ident.to_string();
+        name.ends_with("Connection") || name == "Session"
+    })
+}
+
+/// `impl Trait` cannot be written as a closure's return type, which the body
+/// becomes.
+fn check_no_impl_trait(ty: &Type, errors: &mut Errors) {
+    struct FindImpl(Option<TokenStream>);
+    impl<'ast> Visit<'ast> for FindImpl {
+        fn visit_type_impl_trait(&mut self, node: &'ast syn::TypeImplTrait) {
+            if self.0.is_none() {
+                self.0 = Some(quote!(#node));
+            }
+        }
+    }
+    let mut finder = FindImpl(None);
+    finder.visit_type(ty);
+    if let Some(found) = finder.0 {
+        errors.push(syn::Error::new_spanned(
+            found,
+            "`#[unit_of_work]` cannot return `impl Trait` (the body becomes a closure, whose \
+             return type must be named); name the type, or box it",
+        ));
+    }
+}

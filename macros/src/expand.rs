@@ -1,0 +1,190 @@
+//! The expansion of `#[unit_of_work]`: the proc_macro2 entry point and the
+//! generated glue around the runtime's `run_unit*` functions.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Expr, FnArg, Ident, Type};
+
+use crate::analysis::{self, is_session_marker, Flavour, SessionParam};
+use crate::await_check::{self, AwaitPolicy};
+use crate::errors::Errors;
+use crate::fallback;
+use crate::item::UnitFn;
+use crate::options::{Options, RawOptions};
+
+/// Expands `#[unit_of_work(args)] item`. Never panics: every problem becomes
+/// a compile error next to a caller-facing stand-in of the function.
+pub(crate) fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let raw = RawOptions::parse(args, &mut errors);
+    let function = match UnitFn::parse(item.clone()) {
+        Ok(function) => function,
+        Err(error) => {
+            errors.push(error);
+            return fallback::unparsed(item, errors);
+        }
+    };
+    let options = raw.build(&mut errors);
+    let analysis = analysis::analyse(&function, &mut errors);
+    if let Some(session) = &analysis.session {
+        let policy = AwaitPolicy::for_session(session.ty);
+        await_check::check(&function.block, &session.name, policy, &mut errors);
+    }
+    match (errors.combined(), options, &analysis.session, analysis.ret) {
+        (None, Some(options), Some(session), Some(ret)) => {
+            generate(&function, analysis.flavour, session, ret, &options)
+        }
+        (error, ..) => fallback::stand_in(&function, &analysis.session_indices, error),
+    }
+}
+
+/// The function with the session parameter removed, its body run as a unit
+/// of work.
+fn generate(
+    function: &UnitFn,
+    flavour: Flavour,
+    session: &SessionParam<'_>,
+    ret: &Type,
+    options: &Options,
+) -> TokenStream {
+    let krate = &options.krate;
+    let private = quote!(#krate::__private);
+    let factory_var = Ident::new("__uow_factory", Span::mixed_site());
+    let session_var = Ident::new("__uow_session", Span::mixed_site());
+
+    let options_const = options_const(function, options, &private);
+
+    let factory = borrow(&options.factory);
+    let mut checks = vec![quote_spanned! {ret.span()=>
+        #private::require_unit_result::<#ret>();
+    }];
+    if let Some((_, span)) = options.sqlite_lock {
+        checks.push(quote_spanned! {span=>
+            #private::require_sqlite_locking(#factory_var);
+        });
+    }
+    if let Some((level, span)) = options.isolation {
+        if !level.is_serializable() {
+            checks.push(quote_spanned! {span=>
+                #private::require_isolation_levels(#factory_var);
+            });
+        }
+    }
+
+    let runner = match (flavour, options.retry.is_some()) {
+        (Flavour::Sync, false) => format_ident!("run_unit"),
+        (Flavour::Sync, true) => format_ident!("run_unit_retrying"),
+        (Flavour::Async, false) => format_ident!("run_unit_async"),
+        (Flavour::Async, true) => format_ident!("run_unit_async_retrying"),
+    };
+    let await_suffix = match flavour {
+        Flavour::Sync => quote!(),
+        Flavour::Async => quote!(.await),
+    };
+
+    // The `let` converts `&mut Session<C>` to the declared type by deref
+    // coercion; the session variable is placed on the declared type so a
+    // mismatch is reported there.
+    let session_attrs = &session.attrs;
+    let session_pat = session.pat;
+    let session_ty = session.ty;
+    let session_value = Ident::new(
+        "__uow_session",
+        Span::mixed_site().located_at(session_ty.span()),
+    );
+    let block = &function.block;
+
+    let attrs = &function.outer_attrs;
+    let inner_attrs = &function.inner_attrs;
+    let vis = &function.vis;
+    let sig = caller_signature(function, &[session.index]);
+
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            #options_const
+            let #factory_var = #factory;
+            #(#checks)*
+            #private::#runner(#factory_var, &__UOW_OPTIONS, |#session_var| -> #ret {
+                #(#session_attrs)*
+                let #session_pat: #session_ty = #session_value;
+                #block
+            })
+            #await_suffix
+        }
+    }
+}
+
+/// `const __UOW_OPTIONS: UnitOptions = UnitOptions::new("module::name")...;`
+fn options_const(function: &UnitFn, options: &Options, private: &TokenStream) -> TokenStream {
+    let name = function.sig.ident.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name);
+    let duration = quote!(#private::core::time::Duration);
+    let mut builders = Vec::new();
+    if let Some((level, _)) = options.isolation {
+        let variant = level.variant();
+        builders.push(quote!(.isolation(#private::Isolation::#variant)));
+    }
+    if options.read_only {
+        builders.push(quote!(.read_only(true)));
+    }
+    if let Some((lock, _)) = options.sqlite_lock {
+        let variant = lock.variant();
+        builders.push(quote!(.sqlite_lock(#private::SqliteLock::#variant)));
+    }
+    if let Some(retry) = &options.retry {
+        let attempts = retry.attempts;
+        let backoff = retry.backoff.map(|(initial, max)| {
+            quote!(.backoff(#duration::from_millis(#initial), #duration::from_millis(#max)))
+        });
+        builders.push(quote!(.retry(#private::RetryPolicy::attempts(#attempts) #backoff)));
+    }
+    if let Some(budget) = options.budget_ms {
+        builders.push(quote!(.budget(#duration::from_millis(#budget))));
+    }
+    quote! {
+        const __UOW_OPTIONS: #private::UnitOptions = #private::UnitOptions::new(
+            ::core::concat!(::core::module_path!(), "::", #name)
+        ) #(#builders)*;
+    }
+}
+
+/// `&factory`, parenthesised only where precedence needs it.
+fn borrow(factory: &Expr) -> TokenStream {
+    match factory {
+        Expr::Path(_)
+        | Expr::Field(_)
+        | Expr::MethodCall(_)
+        | Expr::Call(_)
+        | Expr::Index(_)
+        | Expr::Paren(_)
+        | Expr::Reference(_)
+        | Expr::Macro(_)
+        | Expr::Try(_) => quote!(&#factory),
+        other => quote!(&(#other)),
+    }
+}
+
+/// The signature callers see: without the session parameters and without
+/// `#[session]` markers or a variadic.
+pub(crate) fn caller_signature(function: &UnitFn, remove: &[usize]) -> syn::Signature {
+    let mut sig = function.sig.clone();
+    sig.inputs = sig
+        .inputs
+        .into_pairs()
+        .enumerate()
+        .filter(|(index, _)| !remove.contains(index))
+        .map(|(_, pair)| pair)
+        .collect();
+    for input in &mut sig.inputs {
+        let attrs = match input {
+            FnArg::Receiver(receiver) => &mut receiver.attrs,
+            FnArg::Typed(param) => &mut param.attrs,
+        };
+        attrs.retain(|attr| !is_session_marker(attr));
+    }
+    sig.variadic = None;
+    sig
+}

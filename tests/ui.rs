@@ -1,0 +1,11 @@
+//! Compile-pass and compile-fail tests of the macros (trybuild).
+//!
+//! Regenerate `.stderr` files with `TRYBUILD=overwrite cargo test --test ui --all-features`
+//! and review the diff.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/ui/unit_of_work/pass/*.rs");
+    t.compile_fail("tests/ui/unit_of_work/fail/*.rs");
+}
