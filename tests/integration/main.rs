@@ -1,0 +1,21 @@
+//! Integration and fault tests of the runtime against real databases: SQLite
+//! (files in temporary directories), PostgreSQL and MariaDB/MySQL.
+//!
+//! One test binary, so diesel is linked once. Servers come from
+//! `PG_DATABASE_URL` and `MYSQL_DATABASE_URL` (fault tests:
+//! `PG_FAULTS_DATABASE_URL` and `MYSQL_FAULTS_DATABASE_URL`); see `support`.
+//! Each scenario is written once, generic over the backend, and instantiated
+//! for every backend by `all_backends!`.
+#![allow(missing_docs, unreachable_pub)]
+
+mod support;
+
+#[cfg(feature = "tokio")]
+mod async_units;
+mod checkout;
+mod classify;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod faults;
+mod redaction;
+mod retry;
+mod units;
