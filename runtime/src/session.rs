@@ -214,6 +214,9 @@ impl<C: PoolableConnection> Session<C> {
         self.end();
         let work = std::mem::take(&mut *self.after_commit.borrow_mut());
         self.release();
+        // The connection goes back to the pool before the work runs: the work
+        // may open sessions of its own (with a pool of one, it must).
+        drop(self);
         if result.is_ok() {
             for job in work {
                 job();
