@@ -383,6 +383,9 @@ impl<C: PoolableConnection> Shared<C> {
                     .idle_timeout
                     .is_some_and(|limit| now.duration_since(tracked.last_used) >= limit);
             if aged || idle_too_long {
+                if aged {
+                    self.counters.recycled.fetch_add(1, Ordering::Relaxed);
+                }
                 expired.push(state.idle.remove(index));
                 keep_idle -= 1;
                 state.open -= 1;
