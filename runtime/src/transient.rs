@@ -128,10 +128,14 @@ const MESSAGES: &[(&str, TransientKind)] = &[
     ("database schema is locked", TransientKind::DatabaseBusy),
 ];
 
+/// Matches ignoring ASCII case: client libraries capitalise the same text
+/// differently (libmysqlclient "MySQL server has gone away", MariaDB
+/// Connector/C "Server has gone away").
 fn classify_message(message: &str) -> Option<TransientKind> {
+    let message = message.to_ascii_lowercase();
     MESSAGES
         .iter()
-        .find(|(text, _)| message.contains(text))
+        .find(|(text, _)| message.contains(&text.to_ascii_lowercase()))
         .map(|&(_, kind)| kind)
 }
 
@@ -156,6 +160,13 @@ mod tests {
             "Deadlock found when trying to get lock; try restarting transaction",
         );
         assert_eq!(classify(&error), Some(TransientKind::Deadlock));
+    }
+
+    #[test]
+    fn mariadb_connector_gone_away_is_connection_lost() {
+        // MariaDB Connector/C's text for CR_SERVER_GONE_ERROR (2006).
+        let error = db_error(DatabaseErrorKind::Unknown, "Server has gone away");
+        assert_eq!(classify(&error), Some(TransientKind::ConnectionLost));
     }
 
     #[test]
