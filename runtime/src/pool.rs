@@ -327,7 +327,10 @@ impl<C: PoolableConnection> Shared<C> {
         if let Some(on_connect) = &self.config.on_connect {
             on_connect(&mut conn).map_err(setup_failed)?;
         }
-        let server = if self.config.server_budget {
+        // A rollback-only factory's outer transaction idles between units for
+        // the factory's whole life: the server must never be given a budget
+        // that ends it (nor may units override one), so its traits stay unknown.
+        let server = if self.config.server_budget && !self.config.rollback_only {
             conn.probe_server().map_err(setup_failed)?
         } else {
             ServerTraits::default()

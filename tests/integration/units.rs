@@ -24,6 +24,7 @@ crate::all_backends!([
     dirty_connection_after_commit_is_not_reused,
     dirty_connection_after_drop_is_not_reused,
     rollback_only_factory_leaves_no_rows,
+    rollback_only_factory_survives_idle_between_units,
     nested_unit_fails_fast_with_nesting_error,
 ]);
 
@@ -362,6 +363,48 @@ fn rollback_only_factory_leaves_no_rows<B: Backend>(ctx: &Ctx<B>) {
         })
         .expect("count");
     assert_eq!(rows, 0);
+}
+
+/// The outer transaction of a rollback-only factory stays open, idle, between
+/// units for as long as the factory lives: the server must not end it for
+/// idling past the hold budget (PostgreSQL `idle_in_transaction_session_timeout`,
+/// MariaDB `idle_transaction_timeout`), or earlier units' rows vanish.
+fn rollback_only_factory_survives_idle_between_units<B: Backend>(ctx: &Ctx<B>) {
+    let budget = Duration::from_secs(1);
+    let factory = ctx
+        .builder()
+        .hold_budget(Some(budget))
+        .rollback_only()
+        .build()
+        .expect("rollback-only factory");
+    factory
+        .run(&UNIT, |s| {
+            s.batch_execute(&ctx.insert_sql(1, 10)).map_err(Error::from)
+        })
+        .expect("first unit");
+    // A unit overriding the budget (MariaDB sets it per session, then restores it).
+    let longer = UnitOptions::new("it::longer").budget(Duration::from_secs(2));
+    factory
+        .run(&longer, |s| {
+            s.batch_execute(&ctx.insert_sql(2, 20)).map_err(Error::from)
+        })
+        .expect("second unit");
+    std::thread::sleep(budget * 2 + Duration::from_millis(500));
+    let rows = factory
+        .run(&UNIT, |s| {
+            B::scalar(s, &ctx.count_sql()).map_err(Error::from)
+        })
+        .expect("a unit after idling");
+    assert_eq!(
+        rows,
+        2,
+        "the outer transaction was lost: {:?}",
+        factory.stats()
+    );
+    let stats = factory.stats();
+    assert_eq!(stats.connections_created, 1, "{stats:?}");
+    drop(factory);
+    assert_eq!(ctx.count(), 0);
 }
 
 fn nested_unit_fails_fast_with_nesting_error<B: Backend>(ctx: &Ctx<B>) {
