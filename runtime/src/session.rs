@@ -201,7 +201,9 @@ impl<C: PoolableConnection> Session<C> {
             Err(error) => {
                 if is_connection_lost(&error) {
                     self.lease.discard();
-                } else if AnsiTransactionManager::rollback_transaction(self.lease.conn()).is_err() {
+                } else if self.still_open() != Some(false)
+                    && AnsiTransactionManager::rollback_transaction(self.lease.conn()).is_err()
+                {
                     self.lease.discard();
                 }
                 Err(Error::query(
@@ -257,6 +259,20 @@ impl<C: PoolableConnection> Session<C> {
                 error,
             )
         })
+    }
+
+    /// Whether this session's transaction (or savepoint) is still open, as
+    /// diesel's transaction manager sees it; `None` when the manager is broken.
+    /// A failed top-level `COMMIT` is rolled back by diesel itself, leaving
+    /// nothing to roll back (and the connection healthy).
+    fn still_open(&mut self) -> Option<bool> {
+        let base = self.lease.shared().config.base_depth();
+        let status =
+            <AnsiTransactionManager as TransactionManager<C>>::transaction_manager_status_mut(
+                self.lease.conn(),
+            );
+        let depth = status.transaction_depth().ok()?;
+        Some(depth.map_or(0, |d| d.get()) > base)
     }
 
     /// Undoes connection state `begin_sql` set, and warns past the budget.

@@ -108,6 +108,7 @@ fn serialization_failure_is_retried_until_success() {
                 .expect("unit succeeds after retrying");
         }
         let stats = factory.stats();
+        eprintln!("serialization retry: {stats:?}");
         assert!(
             stats.unit_retries >= 1,
             "no serialization failure was retried: {stats:?}"
@@ -129,5 +130,74 @@ fn serialization_failure_is_retried_until_success() {
             );
             assert_eq!(v.unwrap(), 1);
         }
+    });
+}
+
+/// A serialization failure at COMMIT ends the transaction (the server rolled it
+/// back); the connection itself is healthy and goes back to the pool.
+#[cfg(feature = "postgres")]
+#[test]
+fn serialization_failure_at_commit_keeps_connection() {
+    use dbscope::{Isolation, Phase, TransientKind};
+
+    use crate::support::Postgres;
+
+    crate::support::run::<Postgres>("commit_serialization", |ctx| {
+        let mut other = ctx.plain();
+        other
+            .batch_execute(&format!(
+                "{}; {}",
+                ctx.insert_sql(1, 0),
+                ctx.insert_sql(2, 0)
+            ))
+            .unwrap();
+        let factory = ctx.builder().max_size(1).build().expect("factory");
+        let sum = format!("SELECT CAST(SUM(v) AS BIGINT) AS n FROM {}", ctx.table);
+        let update = |id: i64| format!("UPDATE {} SET v = v + 1 WHERE id = {id}", ctx.table);
+
+        const OPTIONS: UnitOptions =
+            UnitOptions::new("it::skew").isolation(Isolation::Serializable);
+        let mut session = factory.session_with(&OPTIONS).expect("session");
+        let pid = Postgres::connection_id(&mut session);
+        other
+            .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+            .unwrap();
+        Postgres::scalar(&mut other, &sum).unwrap();
+        Postgres::scalar(&mut session, &sum).unwrap();
+        other.batch_execute(&update(1)).unwrap();
+        session.batch_execute(&update(2)).unwrap();
+        other.batch_execute("COMMIT").unwrap();
+        let error = session
+            .commit()
+            .expect_err("write skew must fail at commit");
+        assert_eq!(error.phase(), Phase::Commit, "{error}");
+        assert!(error.is_transient(), "{error}");
+        assert_eq!(
+            error.diesel_error().and_then(dbscope::classify),
+            Some(TransientKind::SerializationFailure)
+        );
+
+        let stats = factory.stats();
+        assert_eq!(stats.in_use, 0);
+        assert_eq!(
+            (stats.connections_closed, stats.closed_dirty, stats.idle),
+            (0, 0, 1),
+            "a healthy connection was closed after a failed commit: {stats:?}"
+        );
+        let again = factory
+            .run(&UnitOptions::new("it::after"), |s| {
+                Ok::<_, Error>(Postgres::connection_id(s))
+            })
+            .expect("next unit");
+        assert_eq!(pid, again, "the connection should have been reused");
+        assert!(!ctx.has_row(3));
+        let v2 = Postgres::scalar(
+            &mut other,
+            &format!(
+                "SELECT CAST(v AS BIGINT) AS n FROM {} WHERE id = 2",
+                ctx.table
+            ),
+        );
+        assert_eq!(v2.unwrap(), 0, "the failed commit must not have applied");
     });
 }
