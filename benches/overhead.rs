@@ -13,12 +13,15 @@ use std::hint::black_box;
 use dbscope::{unit_of_work, Error, SessionFactory};
 use diesel::prelude::*;
 
-diesel::table! {
-    overhead_items (id) {
-        id -> Integer,
-        name -> Text,
+mod schema {
+    diesel::table! {
+        overhead_items (id) {
+            id -> Integer,
+            name -> Text,
+        }
     }
 }
+use schema::overhead_items;
 
 #[unit_of_work(factory = db)]
 fn annotated_sqlite(

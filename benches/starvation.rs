@@ -22,12 +22,15 @@ use std::time::{Duration, Instant};
 use dbscope::{unit_of_work, Error, SessionFactory, SessionSource};
 use diesel::prelude::*;
 
-diesel::table! {
-    starvation_rows (id) {
-        id -> Integer,
-        hits -> BigInt,
+mod schema {
+    diesel::table! {
+        starvation_rows (id) {
+            id -> Integer,
+            hits -> BigInt,
+        }
     }
 }
+use schema::starvation_rows;
 
 const POOL_SIZE: usize = 5;
 const CONCURRENCY: usize = 100;

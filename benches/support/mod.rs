@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 /// The URL in `var`, or `None` with a printed reason. Under CI a missing URL
 /// is an error: the bench exits non-zero instead of skipping.
-pub fn server_url(var: &str) -> Option<String> {
+pub(crate) fn server_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var_os("CI").is_some() => {
@@ -22,19 +22,19 @@ pub fn server_url(var: &str) -> Option<String> {
 }
 
 /// Prints the headline line CI collects.
-pub fn figure(name: &str, value: f64) {
+pub(crate) fn figure(name: &str, value: f64) {
     println!("FIGURE {name} {value:.3}");
 }
 
 /// Runs `f` and returns how long it took.
-pub fn time(f: impl FnOnce()) -> Duration {
+pub(crate) fn time(f: impl FnOnce()) -> Duration {
     let started = Instant::now();
     f();
     started.elapsed()
 }
 
 /// The median of `values` (which it sorts).
-pub fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n == 0 {
@@ -48,7 +48,7 @@ pub fn median(values: &mut [f64]) -> f64 {
 }
 
 /// The `p`-th percentile (0..=100) of `samples` (which it sorts), nearest rank.
-pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+pub(crate) fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
     if samples.is_empty() {
         return Duration::ZERO;

@@ -313,11 +313,6 @@ impl<C: PoolableConnection> Session<C> {
             }
         });
     }
-
-    /// Marks the connection to be closed rather than pooled.
-    pub(crate) fn discard_connection(&mut self) {
-        self.lease.discard();
-    }
 }
 
 impl<C: PoolableConnection> Drop for Session<C> {
