@@ -21,6 +21,20 @@ thread_local! {
     static OPEN_QUEUES: RefCell<Vec<AfterCommitQueue>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The after-commit work of a committed session, not run yet.
+#[must_use = "after-commit work must be run"]
+#[derive(Default)]
+pub(crate) struct AfterCommit(Vec<Box<dyn FnOnce()>>);
+
+impl AfterCommit {
+    /// Runs the work in the order it was registered.
+    pub(crate) fn run(self) {
+        for job in self.0 {
+            job();
+        }
+    }
+}
+
 /// A guard over a checked-out connection inside an open transaction.
 ///
 /// Derefs to the diesel connection, so every diesel API takes `&mut session`
@@ -193,7 +207,14 @@ impl<C: PoolableConnection> Session<C> {
     /// factory.session()?.commit()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn commit(mut self) -> Result<(), Error> {
+    pub fn commit(self) -> Result<(), Error> {
+        self.commit_deferred().map(AfterCommit::run)
+    }
+
+    /// Commits and gives the connection back, handing over the after-commit
+    /// work for the caller to run once the unit of work is over (units run it
+    /// after leaving their nesting scope, so the work may open units of its own).
+    pub(crate) fn commit_deferred(mut self) -> Result<AfterCommit, Error> {
         self.finished = true;
         let committed = AnsiTransactionManager::commit_transaction(self.lease.conn());
         let result = match committed {
@@ -219,12 +240,7 @@ impl<C: PoolableConnection> Session<C> {
         // The connection goes back to the pool before the work runs: the work
         // may open sessions of its own (with a pool of one, it must).
         drop(self);
-        if result.is_ok() {
-            for job in work {
-                job();
-            }
-        }
-        result
+        result.map(|()| AfterCommit(work))
     }
 
     /// Rolls back. The connection goes back to the pool (or is closed if the

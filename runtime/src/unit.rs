@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::factory::{SessionFactory, SessionSource};
 use crate::nesting::NestingGuard;
 use crate::options::UnitOptions;
-use crate::session::Session;
+use crate::session::{AfterCommit, Session};
 
 /// What one attempt ended with.
 pub(crate) enum Attempt<T, E> {
@@ -17,15 +17,20 @@ pub(crate) enum Attempt<T, E> {
 }
 
 /// Ends `session` according to `result`: commit on `Ok`, roll back on `Err`.
-/// Says whether the failure is worth another attempt.
-pub(crate) fn finish<C, T, E>(session: Session<C>, result: Result<T, E>) -> Attempt<T, E>
+/// Says whether the failure is worth another attempt, and hands over the
+/// after-commit work (empty unless committed): the caller runs it once it has
+/// left the unit's nesting scope.
+pub(crate) fn finish<C, T, E>(
+    session: Session<C>,
+    result: Result<T, E>,
+) -> (Attempt<T, E>, AfterCommit)
 where
     C: PoolableConnection,
     E: From<Error>,
 {
-    match result {
-        Ok(value) => match session.commit() {
-            Ok(()) => Attempt::Done(Ok(value)),
+    let attempt = match result {
+        Ok(value) => match session.commit_deferred() {
+            Ok(work) => return (Attempt::Done(Ok(value)), work),
             Err(error) if error.is_transient() => Attempt::Retry(E::from(error)),
             Err(error) => Attempt::Done(Err(E::from(error))),
         },
@@ -40,7 +45,8 @@ where
                 Attempt::Done(Err(error))
             }
         }
-    }
+    };
+    (attempt, AfterCommit::default())
 }
 
 /// Runs `body` as one unit of work on a session from `source`, with no retry.
@@ -55,10 +61,14 @@ where
     F: FnOnce(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
-    let _nesting = NestingGuard::enter(factory.id(), options.name())?;
+    let nesting = NestingGuard::enter(factory.id(), options.name())?;
     let mut session = factory.session_with(options)?;
     let result = body(&mut session);
-    match finish(session, result) {
+    let (attempt, after_commit) = finish(session, result);
+    // The unit is over: its after-commit work may run units of its own.
+    drop(nesting);
+    after_commit.run();
+    match attempt {
         Attempt::Done(result) => result,
         Attempt::Retry(error) => Err(error),
     }
@@ -77,15 +87,21 @@ where
     F: FnMut(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
-    let _nesting = NestingGuard::enter(factory.id(), options.name())?;
+    let nesting = NestingGuard::enter(factory.id(), options.name())?;
     let policy = options.retry_policy();
     let attempts = policy.map_or(1, |p| p.max_attempts());
     let mut attempt = 1;
     loop {
         let mut session = factory.session_with(options)?;
         let result = body(&mut session);
-        match finish(session, result) {
-            Attempt::Done(result) => return result,
+        let (outcome, after_commit) = finish(session, result);
+        match outcome {
+            Attempt::Done(result) => {
+                // The unit is over: its after-commit work may run units of its own.
+                drop(nesting);
+                after_commit.run();
+                return result;
+            }
             Attempt::Retry(error) if attempt >= attempts => return Err(error),
             Attempt::Retry(_) => {
                 count_retry(factory);

@@ -49,10 +49,14 @@ where
     let deadline = factory.deadline();
     let slot = factory.pool.acquire_slot_async(deadline).await?;
     off_the_executor(move || {
-        let _nesting = NestingGuard::enter(factory.id(), options.name())?;
+        let nesting = NestingGuard::enter(factory.id(), options.name())?;
         let mut session = factory.open(slot, options, deadline)?;
         let result = body(&mut session);
-        match finish(session, result) {
+        let (attempt, after_commit) = finish(session, result);
+        // The unit is over: its after-commit work may run units of its own.
+        drop(nesting);
+        after_commit.run();
+        match attempt {
             Attempt::Done(result) => result,
             Attempt::Retry(error) => Err(error),
         }
@@ -83,10 +87,14 @@ where
         let deadline: Instant = factory.deadline();
         let slot = factory.pool.acquire_slot_async(deadline).await?;
         let outcome = off_the_executor(|| {
-            let _nesting = NestingGuard::enter(factory.id(), options.name())?;
+            let nesting = NestingGuard::enter(factory.id(), options.name())?;
             let mut session = factory.open(slot, options, deadline)?;
             let result = body(&mut session);
-            Ok(finish(session, result))
+            let (attempt, after_commit) = finish(session, result);
+            // The unit is over: its after-commit work may run units of its own.
+            drop(nesting);
+            after_commit.run();
+            Ok(attempt)
         });
         match outcome {
             Err(error) => return Err(error),

@@ -14,12 +14,50 @@ use crate::support::{Backend, Ctx, TestError};
 
 const UNIT: UnitOptions = UnitOptions::new("it::unit");
 
+#[test]
+fn sqlite_memory_rollback_only_units_see_each_others_rows() {
+    use crate::support::Sqlite;
+
+    let factory = Sqlite::builder(":memory:")
+        .rollback_only()
+        .build()
+        .expect("factory");
+    factory
+        .run(&UNIT, |s| {
+            s.batch_execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")?;
+            s.batch_execute("INSERT INTO notes VALUES (1, 10)")
+                .map_err(Error::from)
+        })
+        .expect("first unit");
+    let count = "SELECT COUNT(*) AS n FROM notes";
+    for id in 2..=3 {
+        let seen = factory
+            .run(&UNIT, |s| {
+                let before = Sqlite::scalar(s, count)?;
+                s.batch_execute(&format!("INSERT INTO notes VALUES ({id}, 0)"))?;
+                Ok::<_, Error>(before)
+            })
+            .expect("unit");
+        assert_eq!(seen, id - 1, "units must see earlier units' rows");
+    }
+    let mut session = factory.session().expect("session");
+    assert_eq!(Sqlite::scalar(&mut session, count).unwrap(), 3);
+    drop(session);
+    let stats = factory.stats();
+    assert_eq!(
+        (stats.open, stats.in_use, stats.closed_dirty),
+        (1, 0, 0),
+        "{stats:?}"
+    );
+}
+
 crate::all_backends!([
     commit_on_success_is_visible_to_other_sessions,
     rollback_on_error_leaves_no_row,
     rollback_on_panic_returns_connection,
     after_commit_runs_once_after_connection_returned,
     free_after_commit_runs_once_after_commit,
+    after_commit_work_may_run_units_of_work,
     after_commit_never_runs_after_rollback_or_error,
     dirty_connection_after_commit_is_not_reused,
     dirty_connection_after_drop_is_not_reused,
@@ -173,6 +211,52 @@ fn after_commit_runs_once_after_connection_returned<B: Backend>(ctx: &Ctx<B>) {
         .unwrap();
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert_eq!(factory.stats().in_use, 0);
+}
+
+/// After-commit work runs once the unit is over: it may run a unit of work of
+/// its own on the same factory (a follow-up job), which is not nesting.
+fn after_commit_work_may_run_units_of_work<B: Backend>(ctx: &Ctx<B>) {
+    let factory = ctx
+        .builder()
+        .max_size(1)
+        .checkout_timeout(Duration::from_secs(2))
+        .build()
+        .expect("factory");
+    let outcomes: Arc<Mutex<Vec<Result<(), Phase>>>> = Arc::default();
+    let follow_up = |id: i64| {
+        let (pool, outcomes, insert) = (
+            factory.clone(),
+            Arc::clone(&outcomes),
+            ctx.insert_sql(id, 0),
+        );
+        move || {
+            let result = run_unit(&pool, &UnitOptions::new("it::follow_up"), |s| {
+                s.batch_execute(&insert).map_err(Error::from)
+            });
+            outcomes.lock().unwrap().push(result.map_err(|e| e.phase()));
+        }
+    };
+    // The plain flavour, registered on the session.
+    run_unit(&factory, &UNIT, |s| {
+        s.batch_execute(&ctx.insert_sql(1, 10))?;
+        s.after_commit(follow_up(101));
+        Ok::<_, Error>(())
+    })
+    .expect("unit");
+    // The retrying flavour, registered through the free function.
+    factory
+        .run(&UNIT, |s| {
+            s.batch_execute(&ctx.insert_sql(2, 20))?;
+            dbscope::after_commit(follow_up(102))
+        })
+        .expect("unit");
+    assert_eq!(*outcomes.lock().unwrap(), vec![Ok(()), Ok(())]);
+    assert!(
+        ctx.has_row(101) && ctx.has_row(102),
+        "follow-up units committed"
+    );
+    let stats = factory.stats();
+    assert_eq!((stats.in_use, stats.checkout_timeouts), (0, 0), "{stats:?}");
 }
 
 fn free_after_commit_runs_once_after_commit<B: Backend>(ctx: &Ctx<B>) {
@@ -344,6 +428,14 @@ fn rollback_only_factory_leaves_no_rows<B: Backend>(ctx: &Ctx<B>) {
             Err(TestError::Business("undo me"))
         });
         assert!(result.is_err());
+        // So does a failing statement (on PostgreSQL it aborts the transaction
+        // until the savepoint is rolled back; the outer transaction survives).
+        let result: Result<(), Error> = factory.run(&UNIT, |s| {
+            s.batch_execute(&ctx.insert_sql(98, 980))?;
+            s.batch_execute(&ctx.insert_sql(1, 11))?;
+            Ok(())
+        });
+        assert!(result.is_err(), "duplicate key");
         let mut session = factory.session().expect("session");
         assert_eq!(B::scalar(&mut session, &ctx.count_sql()).unwrap(), 3);
         session.commit().expect("commit");
