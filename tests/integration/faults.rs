@@ -20,6 +20,9 @@ pub trait Killable: Backend {
     /// Kills the connections in `ids` that are idle in the current database,
     /// from `admin`; returns how many were killed.
     fn kill_idle(admin: &mut Self::Conn, ids: &[i64]) -> QueryResult<usize>;
+
+    /// A statement that kills connection `id` (busy or not) and returns once it is gone.
+    fn kill_sql(id: i64) -> String;
 }
 
 #[cfg(feature = "postgres")]
@@ -27,6 +30,10 @@ impl Killable for crate::support::Postgres {
     fn lock() -> &'static Mutex<()> {
         static LOCK: Mutex<()> = Mutex::new(());
         &LOCK
+    }
+
+    fn kill_sql(id: i64) -> String {
+        format!("SELECT pg_terminate_backend({id}, 5000)")
     }
 
     fn kill_idle(admin: &mut Self::Conn, ids: &[i64]) -> QueryResult<usize> {
@@ -53,6 +60,10 @@ impl Killable for crate::support::Mysql {
     fn lock() -> &'static Mutex<()> {
         static LOCK: Mutex<()> = Mutex::new(());
         &LOCK
+    }
+
+    fn kill_sql(id: i64) -> String {
+        format!("KILL {id}")
     }
 
     fn kill_idle(admin: &mut Self::Conn, ids: &[i64]) -> QueryResult<usize> {
@@ -162,6 +173,48 @@ fn killed_idle_connections_are_caught_by_validation<B: Killable>(ctx: &Ctx<B>) {
     assert_eq!(stats.begin_retries, 0, "{stats:?}");
 }
 
+/// The server kills the connection of a unit while it runs (a restart, a
+/// failover, an operator): the statement fails with a lost connection, the
+/// connection is closed, never pooled, and with retry the unit succeeds on a
+/// new one, its work applied once.
+fn connection_killed_mid_unit_is_retried<B: Killable>(ctx: &Ctx<B>) {
+    let factory = ctx.builder().max_size(2).build().expect("factory");
+    let options = UnitOptions::new("it::killed_mid_unit").retry(dbscope::RetryPolicy::attempts(3));
+    let mut admin = ctx.plain();
+    let mut ids = Vec::new();
+    factory
+        .run(&options, |s| {
+            let id = B::connection_id(s);
+            s.batch_execute(&ctx.insert_sql(1, 10))?;
+            if ids.is_empty() {
+                admin
+                    .batch_execute(&B::kill_sql(id))
+                    .expect("kill the unit's connection");
+            }
+            ids.push(id);
+            s.batch_execute(&ctx.insert_sql(2, 20))?;
+            Ok::<_, Error>(())
+        })
+        .expect("the unit succeeds on a new connection");
+    assert_eq!(ids.len(), 2, "one retry: {ids:?}");
+    assert_ne!(ids[0], ids[1], "the retry ran on the killed connection");
+    assert_eq!(ctx.count(), 2, "the unit's rows are applied once");
+    let stats = factory.stats();
+    assert_eq!(stats.unit_retries, 1, "{stats:?}");
+    assert_eq!(stats.in_use, 0);
+    // The dead connection was closed, not pooled: every later unit works
+    // without a retry.
+    for _ in 0..4 {
+        factory
+            .run(&UnitOptions::new("it::after"), |s| {
+                Ok::<_, Error>(B::connection_id(s))
+            })
+            .map(|id| assert_ne!(id, ids[0]))
+            .expect("later unit");
+    }
+    assert_eq!(factory.stats().unit_retries, 1);
+}
+
 #[cfg(feature = "postgres")]
 mod postgres {
     crate::backend_tests!(
@@ -170,6 +223,7 @@ mod postgres {
         [
             killed_idle_connections_are_caught_at_begin,
             killed_idle_connections_are_caught_by_validation,
+            connection_killed_mid_unit_is_retried,
         ]
     );
 }
@@ -182,6 +236,7 @@ mod mysql {
         [
             killed_idle_connections_are_caught_at_begin,
             killed_idle_connections_are_caught_by_validation,
+            connection_killed_mid_unit_is_retried,
         ]
     );
 }
