@@ -215,6 +215,70 @@ fn connection_killed_mid_unit_is_retried<B: Killable>(ctx: &Ctx<B>) {
     assert_eq!(factory.stats().unit_retries, 1);
 }
 
+/// Two units lock two rows in opposite order, meeting at a barrier: the server
+/// picks one as the deadlock victim; with retry both succeed and each of their
+/// updates is applied exactly once.
+fn deadlock_victim_is_retried<B: Killable>(ctx: &Ctx<B>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    ctx.plain()
+        .batch_execute(&format!(
+            "{}; {}",
+            ctx.insert_sql(1, 0),
+            ctx.insert_sql(2, 0)
+        ))
+        .unwrap();
+    let factory = ctx.builder().max_size(2).build().expect("factory");
+    const OPTIONS: UnitOptions =
+        UnitOptions::new("it::deadlock").retry(dbscope::RetryPolicy::attempts(5));
+    let barrier = Arc::new(Barrier::new(2));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = [(1, 2), (2, 1)]
+        .into_iter()
+        .map(|(first_row, second_row)| {
+            let (factory, barrier, attempts, table) = (
+                factory.clone(),
+                Arc::clone(&barrier),
+                Arc::clone(&attempts),
+                ctx.table.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut first_attempt = true;
+                factory.run(&OPTIONS, |s| {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    let update = |id: i64| format!("UPDATE {table} SET v = v + 1 WHERE id = {id}");
+                    B::execute(s, &update(first_row))?;
+                    if std::mem::take(&mut first_attempt) {
+                        barrier.wait();
+                    }
+                    B::execute(s, &update(second_row))?;
+                    Ok::<_, Error>(())
+                })
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker
+            .join()
+            .expect("worker")
+            .expect("unit succeeds after retrying");
+    }
+    let stats = factory.stats();
+    assert!(
+        stats.unit_retries >= 1,
+        "no deadlock was retried: {stats:?}"
+    );
+    assert!(attempts.load(Ordering::SeqCst) >= 3);
+    assert_eq!(stats.in_use, 0);
+    let both = format!("SELECT COUNT(*) AS n FROM {} WHERE v = 2", ctx.table);
+    assert_eq!(
+        B::scalar(&mut ctx.plain(), &both).unwrap(),
+        2,
+        "each row updated twice"
+    );
+}
+
 #[cfg(feature = "postgres")]
 mod postgres {
     crate::backend_tests!(
@@ -224,6 +288,7 @@ mod postgres {
             killed_idle_connections_are_caught_at_begin,
             killed_idle_connections_are_caught_by_validation,
             connection_killed_mid_unit_is_retried,
+            deadlock_victim_is_retried,
         ]
     );
 }
@@ -237,6 +302,7 @@ mod mysql {
             killed_idle_connections_are_caught_at_begin,
             killed_idle_connections_are_caught_by_validation,
             connection_killed_mid_unit_is_retried,
+            deadlock_victim_is_retried,
         ]
     );
 }
