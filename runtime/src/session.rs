@@ -220,10 +220,12 @@ impl<C: PoolableConnection> Session<C> {
         let result = match committed {
             Ok(()) => Ok(()),
             Err(error) => {
-                if is_connection_lost(&error) {
-                    self.lease.discard();
-                } else if self.still_open() != Some(false)
-                    && AnsiTransactionManager::rollback_transaction(self.lease.conn()).is_err()
+                // A lost connection is closed. A transaction still open is
+                // rolled back (and the connection closed if that fails); a
+                // failed top-level COMMIT was already rolled back by diesel.
+                if is_connection_lost(&error)
+                    || (self.still_open() != Some(false)
+                        && AnsiTransactionManager::rollback_transaction(self.lease.conn()).is_err())
                 {
                     self.lease.discard();
                 }
