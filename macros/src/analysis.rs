@@ -107,10 +107,12 @@ fn find_session<'a>(
 ) -> (Option<SessionParam<'a>>, Vec<usize>) {
     let mut marked = Vec::new();
     let mut looks_like = Vec::new();
+    let mut receiver_marked = false;
     for (index, input) in function.sig.inputs.iter().enumerate() {
         match input {
             FnArg::Receiver(receiver) => {
                 if let Some(attr) = receiver.attrs.iter().find(|attr| is_session_marker(attr)) {
+                    receiver_marked = true;
                     errors.push(syn::Error::new_spanned(
                         attr,
                         "`self` cannot be the session; mark a `conn: &mut Conn` parameter with `#[session]` instead",
@@ -133,6 +135,7 @@ fn find_session<'a>(
     };
     let indices: Vec<usize> = candidates.iter().map(|(index, _)| *index).collect();
     match candidates.as_slice() {
+        [] if receiver_marked => (None, indices),
         [] => {
             errors.push(syn::Error::new(
                 function.sig.paren_token.span.join(),

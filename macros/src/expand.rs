@@ -1,10 +1,10 @@
 //! The expansion of `#[unit_of_work]`: the proc_macro2 entry point and the
 //! generated glue around the runtime's `run_unit*` functions.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use quote::quote;
 use syn::spanned::Spanned;
-use syn::{Expr, FnArg, Ident, Type};
+use syn::{Expr, FnArg, Ident, Pat, PatIdent, Type};
 
 use crate::analysis::{self, is_session_marker, Flavour, SessionParam};
 use crate::await_check::{self, AwaitPolicy};
@@ -50,37 +50,49 @@ fn generate(
 ) -> TokenStream {
     let krate = &options.krate;
     let private = quote!(#krate::__private);
-    let factory_var = Ident::new("__uow_factory", Span::mixed_site());
-    let session_var = Ident::new("__uow_session", Span::mixed_site());
-
+    let factory_var = Ident::new(
+        "__uow_factory",
+        Span::mixed_site().located_at(options.factory.span()),
+    );
     let options_const = options_const(function, options, &private);
 
     let factory = borrow(&options.factory);
-    let mut checks = vec![quote_spanned! {ret.span()=>
-        #private::require_unit_result::<#ret>();
-    }];
+    // Backend checks: calls placed wholly on the option, so an unmet bound
+    // is reported there.
+    let check = |name: &str, span: Span| {
+        let function = Ident::new(name, span);
+        let path = respan(quote!(#private::#function), span);
+        // Bound in its own block, so user code never sees it; the argument
+        // sits on the option so an unmet bound is reported there.
+        let argument = Ident::new("__uow_backend", span);
+        let mut call = Group::new(Delimiter::Parenthesis, quote!(#argument));
+        call.set_span(span);
+        quote!({
+            let #argument = #factory_var;
+            #path #call;
+        })
+    };
+    let mut checks = Vec::new();
     if let Some((_, span)) = options.sqlite_lock {
-        checks.push(quote_spanned! {span=>
-            #private::require_sqlite_locking(#factory_var);
-        });
+        checks.push(check("require_sqlite_locking", span));
     }
     if let Some((level, span)) = options.isolation {
         if !level.is_serializable() {
-            checks.push(quote_spanned! {span=>
-                #private::require_isolation_levels(#factory_var);
-            });
+            checks.push(check("require_isolation_levels", span));
         }
     }
 
-    let runner = match (flavour, options.retry.is_some()) {
-        (Flavour::Sync, false) => format_ident!("run_unit"),
-        (Flavour::Sync, true) => format_ident!("run_unit_retrying"),
-        (Flavour::Async, false) => format_ident!("run_unit_async"),
-        (Flavour::Async, true) => format_ident!("run_unit_async_retrying"),
+    let runner_name = match (flavour, options.retry.is_some()) {
+        (Flavour::Sync, false) => "unit",
+        (Flavour::Sync, true) => "unit_retrying",
+        (Flavour::Async, false) => "unit_async",
+        (Flavour::Async, true) => "unit_async_retrying",
     };
+    let runner_name = Ident::new(runner_name, Span::call_site());
+    let runner = respan(quote!(#private::#runner_name), ret.span());
     let await_suffix = match flavour {
         Flavour::Sync => quote!(),
-        Flavour::Async => quote!(.await),
+        Flavour::Async => respan(quote!(.await), ret.span()),
     };
 
     // The `let` converts `&mut Session<C>` to the declared type by deref
@@ -89,11 +101,46 @@ fn generate(
     let session_attrs = &session.attrs;
     let session_pat = session.pat;
     let session_ty = session.ty;
-    let session_value = Ident::new(
-        "__uow_session",
-        Span::mixed_site().located_at(session_ty.span()),
-    );
+    // The closure's parameter takes the session parameter's own name when it
+    // is a plain identifier, so borrow errors name it (`conn`), and sits on
+    // the declared type so a mismatch in the `let` is reported there.
+    let (session_var, session_value) = match session.pat {
+        Pat::Ident(PatIdent {
+            by_ref: None,
+            mutability: None,
+            subpat: None,
+            ident,
+            ..
+        }) => {
+            let mut value = ident.clone();
+            value.set_span(session_ty.span());
+            (ident.clone(), value)
+        }
+        _ => (
+            Ident::new("__uow_session", Span::mixed_site()),
+            Ident::new(
+                "__uow_session",
+                Span::mixed_site().located_at(session_ty.span()),
+            ),
+        ),
+    };
     let block = &function.block;
+    let body = quote! {
+        |#session_var| -> #ret {
+            #(#session_attrs)*
+            let #session_pat: #session_ty = #session_value;
+            #block
+        }
+    };
+    // The entry point is generic over the return type with a bound
+    // (`UnitResult`) that names the problem. The call's path and parentheses
+    // are placed on the return type, so a function that does not return a
+    // `Result` gets one error, there.
+    let mut arguments = Group::new(
+        Delimiter::Parenthesis,
+        quote!(#factory_var, &__UOW_OPTIONS, #body),
+    );
+    arguments.set_span(ret.span());
 
     let attrs = &function.outer_attrs;
     let inner_attrs = &function.inner_attrs;
@@ -107,14 +154,26 @@ fn generate(
             #options_const
             let #factory_var = #factory;
             #(#checks)*
-            #private::#runner(#factory_var, &__UOW_OPTIONS, |#session_var| -> #ret {
-                #(#session_attrs)*
-                let #session_pat: #session_ty = #session_value;
-                #block
-            })
-            #await_suffix
+            #runner #arguments #await_suffix
         }
     }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }
 
 /// `const __UOW_OPTIONS: UnitOptions = UnitOptions::new("module::name")...;`

@@ -49,6 +49,9 @@ pub(crate) struct RawOptions {
     exclusive: Option<Written<()>>,
     budget_ms: Option<Written<LitInt>>,
     krate: Option<Written<Path>>,
+    /// Whether a `factory` key was written, well-formed or not, or parsing
+    /// stopped early: either way "missing `factory`" would be a second error.
+    factory_attempted: bool,
     /// Whether `exclusive` was written before `immediate`, so a conflict is
     /// reported on the later one.
     exclusive_first: bool,
@@ -173,6 +176,17 @@ fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
     Ok(())
 }
 
+/// After a well-formed option, only `,` or the end may follow.
+fn expect_end_of_option(input: ParseStream<'_>, key: &Ident) -> syn::Result<()> {
+    if has_value(input) {
+        return Err(syn::Error::new(
+            input.span(),
+            format!("expected `,` after the `{key}` option; separate options with commas"),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a value follows the key.
 fn has_value(input: ParseStream<'_>) -> bool {
     !input.is_empty() && !input.peek(Token![,])
@@ -229,7 +243,10 @@ impl RawOptions {
         let mut raw = RawOptions::default();
         let mut local = Errors::default();
         let parser = syn::meta::parser(|meta| {
-            let parsed = key_of(&meta).and_then(|key| raw.parse_one(&meta, &key, &mut local));
+            let parsed = key_of(&meta).and_then(|key| {
+                raw.parse_one(&meta, &key, &mut local)?;
+                expect_end_of_option(meta.input, &key)
+            });
             if let Err(error) = parsed {
                 local.push(error);
             }
@@ -238,6 +255,7 @@ impl RawOptions {
         });
         if let Err(error) = parser.parse2(args) {
             local.push(error);
+            raw.factory_attempted = true;
         }
         errors.extend(local);
         raw
@@ -252,6 +270,7 @@ impl RawOptions {
         let name = key.to_string();
         match name.as_str() {
             "factory" => {
+                self.factory_attempted = true;
                 if !meta.input.peek(Token![=]) {
                     let span = if has_value(meta.input) {
                         meta.input.span()
@@ -381,11 +400,21 @@ impl RawOptions {
                     ));
                 }
                 let value = meta.value()?;
+                let malformed = |span: Span| {
+                    syn::Error::new(
+                        span,
+                        "`crate` needs a path; write `crate = my_crate::dbscope`",
+                    )
+                };
                 let path = if value.peek(syn::LitStr) {
                     let lit: syn::LitStr = value.parse()?;
-                    lit.parse_with(Path::parse_mod_style)?
+                    lit.parse_with(Path::parse_mod_style)
+                        .map_err(|_| malformed(lit.span()))?
                 } else {
-                    value.call(Path::parse_mod_style)?
+                    let span = value.span();
+                    value
+                        .call(Path::parse_mod_style)
+                        .map_err(|_| malformed(span))?
                 };
                 set_once(&mut self.krate, key, path, errors);
             }
@@ -443,6 +472,7 @@ impl RawOptions {
         };
         let factory = match self.factory {
             Some(factory) => Some(factory.value),
+            None if self.factory_attempted => None,
             None => {
                 errors.push(syn::Error::new(
                     Span::call_site(),
