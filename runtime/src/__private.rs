@@ -10,6 +10,8 @@ pub use crate::unit_async::{run_unit_async, run_unit_async_retrying};
 pub use core;
 pub use std;
 pub use crate::macro_support::{
-    require_isolation_levels, require_sqlite_locking, require_unit_result, SupportsIsolationLevels,
+    require_isolation_levels, require_sqlite_locking, unit, unit_retrying, SupportsIsolationLevels,
     SupportsSqliteLocking, UnitResult,
 };
+#[cfg(feature = "tokio")]
+pub use crate::macro_support::{unit_async, unit_async_retrying};
