@@ -1,1 +1,4 @@
-//! Tests of the expansion.
+//! Unit tests of the expansion through the `proc_macro2` entry point.
+
+mod robustness;
+mod snapshots;
