@@ -28,14 +28,13 @@ use crate::transient::is_connection_lost;
 ///
 /// ```
 /// use diesel::prelude::*;
-/// use dbscope_runtime::{SessionFactory, UnitOptions};
+/// use dbscope_runtime::{Error, SessionFactory, UnitOptions};
 ///
 /// let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
-/// let count = factory.run(&UnitOptions::new("count"), |session| {
+/// let count = factory.run(&UnitOptions::new("count"), |session| -> Result<usize, Error> {
 ///     diesel::sql_query("CREATE TABLE t (x INTEGER)").execute(&mut **session)?;
-///     diesel::sql_query("INSERT INTO t VALUES (1), (2)").execute(&mut **session)
-/// })
-/// .map_err(|e: dbscope_runtime::Error| e)?;
+///     Ok(diesel::sql_query("INSERT INTO t VALUES (1), (2)").execute(&mut **session)?)
+/// })?;
 /// assert_eq!(count, 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -216,6 +216,25 @@ impl<C: PoolableConnection> Session<C> {
     /// after leaving their nesting scope, so the work may open units of its own).
     pub(crate) fn commit_deferred(mut self) -> Result<AfterCommit, Error> {
         self.finished = true;
+        if let Some(depth) = self.nested_levels_left_open() {
+            // Committing now would only release the inner level; the unit's own
+            // transaction would stay open and be lost when the connection is
+            // closed. Say so instead of reporting a commit that did not happen.
+            // The pool sees the open transaction at check-in and closes the
+            // connection (counted in `closed_dirty`).
+            self.end();
+            self.after_commit.borrow_mut().clear();
+            self.release();
+            return Err(Error::new(
+                Phase::Commit,
+                format!(
+                    "unit `{}` left {depth} nested transaction level(s) open, so nothing was \
+                     committed; end every `begin_transaction` you open, or use \
+                     `conn.transaction(|conn| ..)` which always does",
+                    self.options.name()
+                ),
+            ));
+        }
         let committed = AnsiTransactionManager::commit_transaction(self.lease.conn());
         let result = match committed {
             Ok(()) => Ok(()),
@@ -283,6 +302,18 @@ impl<C: PoolableConnection> Session<C> {
     /// diesel's transaction manager sees it; `None` when the manager is broken.
     /// A failed top-level `COMMIT` is rolled back by diesel itself, leaving
     /// nothing to roll back (and the connection healthy).
+    /// How many transaction levels above this session's own are still open
+    /// (savepoints the body began and never ended), if any.
+    fn nested_levels_left_open(&mut self) -> Option<u32> {
+        let own = self.lease.shared().config.base_depth() + 1;
+        let status =
+            <AnsiTransactionManager as TransactionManager<C>>::transaction_manager_status_mut(
+                self.lease.conn(),
+            );
+        let depth = status.transaction_depth().ok()??.get();
+        (depth > own).then(|| depth - own)
+    }
+
     fn still_open(&mut self) -> Option<bool> {
         let base = self.lease.shared().config.base_depth();
         let status =

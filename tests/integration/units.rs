@@ -365,9 +365,14 @@ fn dirty_connection_after_commit_is_not_reused<B: Backend>(ctx: &Ctx<B>) {
     let mut session = factory.session().expect("session");
     let first = B::connection_id(&mut session);
     leave_transaction_open::<B>(&mut session);
-    session
+    let error = session
         .commit()
-        .expect("commit releases the nested level only");
+        .expect_err("a commit with a nested level left open must not report success");
+    assert_eq!(error.phase(), Phase::Commit, "{error}");
+    assert!(
+        error.to_string().contains("nested transaction level"),
+        "{error}"
+    );
     let stats = factory.stats();
     assert_eq!(stats.closed_dirty, 1, "{stats:?}");
     assert_eq!(stats.in_use, 0);
