@@ -3,4 +3,294 @@
 //! See the README for a tour.
 pub use dbscope_runtime::*;
 
+/// Runs a function's body as one unit of work: a connection is checked out of
+/// a session factory, a transaction begins, the body runs, the transaction
+/// commits on `Ok` and rolls back on `Err` or panic, and the connection goes
+/// back to the pool before the function returns.
+///
+/// The function declares the session as a parameter, `conn: &mut SqliteConnection`
+/// (any type whose name ends in `Connection`, or `&mut Session<..>`, or any
+/// parameter marked `#[session]`). The attribute removes that parameter:
+/// callers pass everything else, and cannot keep the session past the call.
+///
+/// ```
+/// use dbscope::{unit_of_work, Error, SessionFactory};
+/// use diesel::prelude::*;
+///
+/// #[unit_of_work(factory = db)]
+/// fn create_note(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection, body: &str) -> Result<usize, Error> {
+///     diesel::sql_query("CREATE TABLE IF NOT EXISTS notes (body TEXT NOT NULL)").execute(conn)?;
+///     Ok(diesel::sql_query("INSERT INTO notes (body) VALUES (?)")
+///         .bind::<diesel::sql_types::Text, _>(body)
+///         .execute(conn)?)
+/// }
+///
+/// let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+/// assert_eq!(create_note(&factory, "hello")?, 1); // no connection argument
+/// assert_eq!(factory.stats().in_use, 0);          // already back in the pool
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// The function must return `Result<T, E>` (any alias of it) where
+/// `E: From<dbscope::Error>`, so checkout, begin and commit failures reach the
+/// caller through the same error type.
+///
+/// # Options
+///
+/// ## `factory = <expr>` (required)
+/// Where sessions come from: a parameter, a field (`self.db`) or any
+/// expression whose type implements [`SessionSource`]: a [`SessionFactory`], a
+/// reference, an `Arc` or a `Box` of one. There is no global session.
+///
+/// ```
+/// use std::sync::Arc;
+/// use dbscope::{unit_of_work, Error, SessionFactory, SessionSource};
+/// use diesel::connection::SimpleConnection;
+/// use diesel::prelude::*;
+///
+/// struct Notes<F> { db: F }
+///
+/// impl<F: SessionSource<Connection = SqliteConnection>> Notes<F> {
+///     #[unit_of_work(factory = self.db)]
+///     fn init(&self, conn: &mut SqliteConnection) -> Result<(), Error> {
+///         conn.batch_execute("CREATE TABLE notes (body TEXT NOT NULL)")?;
+///         Ok(())
+///     }
+/// }
+///
+/// let notes = Notes { db: Arc::new(SessionFactory::<SqliteConnection>::new(":memory:")?) };
+/// notes.init()?;
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// ## `isolation = read_uncommitted | read_committed | repeatable_read | serializable`
+/// The transaction's isolation level. PostgreSQL and MySQL honour all four;
+/// SQLite transactions are always serializable, so any other level on a
+/// SQLite factory is a compile error, not a silent downgrade.
+///
+/// ```
+/// # use dbscope::{unit_of_work, Error, SessionFactory};
+/// # use diesel::prelude::*;
+/// #[unit_of_work(factory = db, isolation = serializable)]
+/// fn audit(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<usize, Error> {
+///     Ok(diesel::sql_query("SELECT 1").execute(conn)?)
+/// }
+/// # let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+/// # audit(&factory)?;
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// ```compile_fail
+/// # use dbscope::{unit_of_work, Error, SessionFactory};
+/// # use diesel::prelude::*;
+/// #[unit_of_work(factory = db, isolation = read_committed)] // error: SQLite is always serializable
+/// fn report(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<(), Error> {
+///     Ok(())
+/// }
+/// ```
+///
+/// ## `read_only`
+/// A read-only transaction: writes in it fail (`READ ONLY` on PostgreSQL and
+/// MySQL, `PRAGMA query_only` on SQLite).
+///
+/// ```
+/// # use dbscope::{unit_of_work, Error, SessionFactory};
+/// # use diesel::prelude::*;
+/// #[unit_of_work(factory = db, read_only)]
+/// fn try_write(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<usize, Error> {
+///     Ok(diesel::sql_query("CREATE TABLE t (x INTEGER)").execute(conn)?)
+/// }
+/// # let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+/// assert!(try_write(&factory).is_err());
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// ## `retry = N`, `retry(attempts = N, backoff_ms = A, max_backoff_ms = B)`
+/// Retries the whole unit, in a fresh transaction, on transient errors
+/// (serialization failures, deadlocks, lock timeouts, lost connections, a busy
+/// SQLite database), at most `N` attempts in all. The wait before retry `n` is
+/// `backoff_ms * 2^(n-1)` capped at `max_backoff_ms` (defaults: 10 ms and
+/// 1000 ms). **A retried body may run more than once**: it is an `FnMut`, so it
+/// cannot move its arguments out (clone them), and side effects outside the
+/// database should wait for [`after_commit`].
+///
+/// ```
+/// # use dbscope::{unit_of_work, Error, SessionFactory};
+/// # use diesel::prelude::*;
+/// #[unit_of_work(factory = db, retry = 3)]
+/// fn bump(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<usize, Error> {
+///     Ok(diesel::sql_query("SELECT 1").execute(conn)?)
+/// }
+///
+/// #[unit_of_work(factory = db, retry(attempts = 5, backoff_ms = 2, max_backoff_ms = 50))]
+/// fn bump_patiently(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection, label: String) -> Result<String, Error> {
+///     diesel::sql_query("SELECT 1").execute(conn)?;
+///     Ok(label.clone()) // `label` itself stays for the next attempt
+/// }
+/// # let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+/// # bump(&factory)?;
+/// # assert_eq!(bump_patiently(&factory, "x".into())?, "x");
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// ## `immediate`, `exclusive`
+/// SQLite lock modes: `BEGIN IMMEDIATE` takes the write lock at once, so a
+/// writer waits at `BEGIN` instead of failing mid-transaction;
+/// `BEGIN EXCLUSIVE` also keeps readers out. At most one of them; on a
+/// PostgreSQL or MySQL factory either is a compile error.
+///
+/// ```
+/// # use dbscope::{unit_of_work, Error, SessionFactory};
+/// # use diesel::prelude::*;
+/// #[unit_of_work(factory = db, immediate)]
+/// fn enqueue(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<usize, Error> {
+///     Ok(diesel::sql_query("SELECT 1").execute(conn)?)
+/// }
+/// # let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+/// # enqueue(&factory)?;
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// ## `budget_ms = N`
+/// How long this unit may hold its connection before a warning names it
+/// (and, on PostgreSQL and MariaDB, before the server ends a transaction left
+/// idle that long). Overrides the factory's `hold_budget`.
+///
+/// ```
+/// # use dbscope::{unit_of_work, Error, SessionFactory};
+/// # use diesel::prelude::*;
+/// #[unit_of_work(factory = db, budget_ms = 250)]
+/// fn quick(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<usize, Error> {
+///     Ok(diesel::sql_query("SELECT 1").execute(conn)?)
+/// }
+/// # let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+/// # quick(&factory)?;
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// ## `crate = path`
+/// Where the expansion finds this crate, for crates that re-export it under
+/// another path (default `::dbscope`). A quoted path (`crate = "my::db"`) works too.
+///
+/// ```
+/// mod storage {
+///     pub use dbscope::*;
+/// }
+/// use storage::{unit_of_work, Error, SessionFactory};
+/// use diesel::prelude::*;
+///
+/// #[unit_of_work(factory = db, crate = storage)]
+/// fn ping(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<usize, Error> {
+///     Ok(diesel::sql_query("SELECT 1").execute(conn)?)
+/// }
+/// # let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+/// # ping(&factory)?;
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Async
+/// On an `async fn`, waiting for a free connection is asynchronous; once one
+/// is reserved, `BEGIN`, the body and `COMMIT` run in one synchronous stretch
+/// (off the executor's core on a multi-thread tokio runtime). The connection
+/// is blocking, so **any `.await` in the body is a compile error**, including
+/// awaits inside async blocks, closures and macro arguments, and `join!`-like
+/// macros: await before or after the unit of work and pass ids between the
+/// pieces. Dropping the future can then only happen while no connection is held.
+///
+/// ```
+/// # use dbscope::{unit_of_work, Error, SessionFactory};
+/// # use diesel::prelude::*;
+/// #[unit_of_work(factory = db)]
+/// async fn load_prompt(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection, id: i32) -> Result<String, Error> {
+///     Ok(format!("prompt {id}")) // database work only
+/// }
+///
+/// async fn call_llm(prompt: &str) -> String { prompt.to_uppercase() }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// # let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+/// let prompt = load_prompt(&factory, 7).await?; // connection returned here
+/// let answer = call_llm(&prompt).await;         // slow, and no connection held
+/// # assert_eq!(answer, "PROMPT 7");
+/// # Ok(())
+/// # }
+/// ```
+///
+/// ```compile_fail
+/// # use dbscope::{unit_of_work, Error, SessionFactory};
+/// # use diesel::prelude::*;
+/// # async fn call_llm(prompt: &str) -> String { prompt.to_owned() }
+/// #[unit_of_work(factory = db)]
+/// async fn answer(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<String, Error> {
+///     Ok(call_llm("hi").await) // error: `.await` while session `conn` is open
+/// }
+/// ```
+///
+/// # Errors
+/// The function returns the body's `Err` (after rolling back) or a runtime
+/// [`Error`] converted with `E::from`: checkout timeout, connect, `BEGIN`
+/// (including options the backend refuses), `COMMIT` failures, and
+/// [`Phase::Nesting`]. At compile time the attribute reports, each at the
+/// offending token: unknown, duplicate or malformed options, a missing
+/// `factory`, zero or several session parameters, `const`, `extern` and
+/// variadic functions, a missing or non-`Result` return type, options the
+/// factory's backend cannot honour, a session type that does not match the
+/// factory's connection, and every `.await` in the body.
+///
+/// # Nesting
+/// A unit of work called inside another one on the same factory and thread
+/// fails fast with [`Phase::Nesting`] instead of waiting for a second
+/// connection (which, with a pool of one, never comes). Pass the connection
+/// to a plain helper function instead:
+///
+/// ```
+/// # use dbscope::{unit_of_work, Error, Phase, SessionFactory};
+/// # use diesel::prelude::*;
+/// fn insert_line(conn: &mut SqliteConnection, n: i32) -> QueryResult<usize> {
+///     diesel::sql_query("SELECT ?").bind::<diesel::sql_types::Integer, _>(n).execute(conn)
+/// }
+///
+/// #[unit_of_work(factory = db)]
+/// fn inner(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<(), Error> {
+///     Ok(())
+/// }
+///
+/// #[unit_of_work(factory = db)]
+/// fn outer(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<(), Error> {
+///     insert_line(conn, 1)?; // right: the helper uses this unit's connection
+///     insert_line(conn, 2)?;
+///     inner(db)              // wrong: a second unit on the same factory
+/// }
+///
+/// # let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
+/// assert_eq!(outer(&factory).unwrap_err().phase(), Phase::Nesting);
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Equivalent code
+/// ```ignore
+/// #[unit_of_work(factory = db, read_only)]
+/// pub fn count(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection, name: &str) -> Result<i64, AppError> {
+///     body
+/// }
+/// ```
+/// expands to (the `__private` items are glue over [`run_unit`],
+/// [`run_unit_retrying`], [`run_unit_async`] and [`run_unit_async_retrying`]):
+/// ```ignore
+/// pub fn count(db: &SessionFactory<SqliteConnection>, name: &str) -> Result<i64, AppError> {
+///     const __UOW_OPTIONS: dbscope::UnitOptions =
+///         dbscope::UnitOptions::new(concat!(module_path!(), "::", "count")).read_only(true);
+///     let __uow_factory = &db;
+///     dbscope::__private::unit(__uow_factory, &__UOW_OPTIONS, |conn| -> Result<i64, AppError> {
+///         let conn: &mut SqliteConnection = conn; // `&mut Session<_>` coerces to the connection
+///         { body }
+///     })
+/// }
+/// ```
+/// `return` and `?` in the body leave the closure, which ends the unit (commit
+/// on `Ok`, roll back on `Err`). An `async fn` calls `unit_async(..).await`;
+/// with `retry` the calls are `unit_retrying` / `unit_async_retrying`.
+/// `immediate`/`exclusive` and non-serializable isolation levels add no-op
+/// calls whose trait bounds reject backends that cannot honour them.
 pub use dbscope_macros::unit_of_work;
