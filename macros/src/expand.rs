@@ -104,30 +104,34 @@ fn generate(
     // The closure's parameter takes the session parameter's own name when it
     // is a plain identifier, so borrow errors name it (`conn`), and sits on
     // the declared type so a mismatch in the `let` is reported there.
-    let (session_var, session_value) = match session.pat {
+    let (session_var, session_value, allow) = match session.pat {
         Pat::Ident(PatIdent {
             by_ref: None,
             mutability: None,
             subpat: None,
             ident,
             ..
-        }) => {
+        }) if !ident.to_string().starts_with('_') => {
             let mut value = ident.clone();
             value.set_span(session_ty.span());
-            (ident.clone(), value)
+            (ident.clone(), value, None)
         }
-        _ => (
+        pat => (
             Ident::new("__uow_session", Span::mixed_site()),
             Ident::new(
                 "__uow_session",
                 Span::mixed_site().located_at(session_ty.span()),
             ),
+            // `_conn` says "unused on purpose"; binding it is not a use.
+            matches!(pat, Pat::Ident(_))
+                .then(|| quote!(#[allow(clippy::no_effect_underscore_binding)])),
         ),
     };
     let block = &function.block;
     let body = quote! {
         |#session_var| -> #ret {
             #(#session_attrs)*
+            #allow
             let #session_pat: #session_ty = #session_value;
             #block
         }
