@@ -14,7 +14,7 @@
 //!
 //! Run: `PG_DATABASE_URL=postgres://postgres@127.0.0.1:5432/dbscope_test
 //! cargo bench --bench checkout --all-features`. `BENCH_UNITS` (units per
-//! thread per round, default 2000) and `BENCH_ROUNDS` (default 7) tune it.
+//! thread per round, default 1000) and `BENCH_ROUNDS` (default 11) tune it.
 
 mod support;
 
@@ -66,8 +66,8 @@ fn main() -> ExitCode {
 }
 
 fn run(base_url: &str) -> Result<(), String> {
-    let units = env_number("BENCH_UNITS", 2000);
-    let rounds = env_number("BENCH_ROUNDS", 7).max(1);
+    let units = env_number("BENCH_UNITS", 1000);
+    let rounds = env_number("BENCH_ROUNDS", 11).max(1);
     let separator = if base_url.contains('?') { '&' } else { '?' };
     let url = format!("{base_url}{separator}application_name={APPLICATION_NAME}");
 
