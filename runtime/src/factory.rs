@@ -12,6 +12,7 @@ use diesel::QueryResult;
 use crate::backend::PoolableConnection;
 use crate::config::{PoolConfig, Validation};
 use crate::error::Error;
+use crate::open_units::Registration;
 use crate::options::UnitOptions;
 use crate::pool::{Pool, Slot};
 use crate::redact::RedactedUrl;
@@ -126,7 +127,7 @@ impl<C: PoolableConnection> SessionFactory<C> {
     pub fn session_with(&self, options: &UnitOptions) -> Result<Session<C>, Error> {
         let deadline = self.deadline();
         let slot = self.pool.acquire_slot_blocking(deadline)?;
-        self.open(slot, options, deadline)
+        self.open(slot, options, deadline, Registration::session(self.id()))
     }
 
     /// Realises `slot` and begins the transaction. A connection found dead at
@@ -137,12 +138,14 @@ impl<C: PoolableConnection> SessionFactory<C> {
         mut slot: Slot<C>,
         options: &UnitOptions,
         deadline: Instant,
+        mut registration: Registration,
     ) -> Result<Session<C>, Error> {
         loop {
             let lease = slot.realize()?;
-            match Session::begin(lease, options) {
+            match Session::begin(lease, options, registration) {
                 Ok(session) => return Ok(session),
-                Err((error, mut lease)) => {
+                Err((error, mut lease, returned)) => {
+                    registration = returned;
                     let lost = error.diesel_error().is_some_and(is_connection_lost)
                         || lease.signals().is_lost();
                     if !lost {

@@ -80,7 +80,7 @@ pub(crate) struct Tracked<C> {
 pub(crate) struct State<C> {
     /// Idle connections, most recently returned last (taken LIFO, so a busy
     /// pool reuses warm connections and the rest can idle out).
-    idle: Vec<Tracked<C>>,
+    idle: Vec<Box<Tracked<C>>>,
     /// Connections that exist or are being opened, checked out or idle.
     open: usize,
     /// Threads and tasks waiting for a slot.
@@ -110,7 +110,7 @@ impl<C> Clone for Pool<C> {
 }
 
 enum Grant<C> {
-    Idle(Tracked<C>),
+    Idle(Box<Tracked<C>>),
     Create,
 }
 
@@ -123,8 +123,12 @@ pub(crate) struct Slot<C: PoolableConnection> {
 /// A checked-out connection; goes back to the pool (or is closed) on drop.
 pub(crate) struct Lease<C: PoolableConnection> {
     shared: Arc<Shared<C>>,
-    tracked: Option<Tracked<C>>,
+    tracked: Option<Box<Tracked<C>>>,
     discard: bool,
+    /// When the connection was checked out.
+    checked_out: Instant,
+    /// When its user finished with it, if the user already read the clock.
+    returned: Option<Instant>,
 }
 
 impl<C: PoolableConnection> Pool<C> {
@@ -172,7 +176,6 @@ impl<C: PoolableConnection> Pool<C> {
 
     /// Reserves a slot, blocking the thread until `deadline`.
     pub(crate) fn acquire_slot_blocking(&self, deadline: Instant) -> Result<Slot<C>, Error> {
-        let started = Instant::now();
         loop {
             if let Some(slot) = self.try_slot() {
                 return Ok(slot);
@@ -183,7 +186,7 @@ impl<C: PoolableConnection> Pool<C> {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(self.timeout(started));
+                return Err(self.timeout());
             }
             self.shared.state.lock().waiting += 1;
             let _ = listener.wait_deadline(deadline.min(now + WAKE_INTERVAL));
@@ -201,7 +204,6 @@ impl<C: PoolableConnection> Pool<C> {
                 self.0.state.lock().waiting -= 1;
             }
         }
-        let started = Instant::now();
         loop {
             if let Some(slot) = self.try_slot() {
                 return Ok(slot);
@@ -212,7 +214,7 @@ impl<C: PoolableConnection> Pool<C> {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(self.timeout(started));
+                return Err(self.timeout());
             }
             self.shared.state.lock().waiting += 1;
             let waiting = Waiting(&self.shared);
@@ -222,13 +224,18 @@ impl<C: PoolableConnection> Pool<C> {
         }
     }
 
-    fn timeout(&self, started: Instant) -> Error {
+    /// The timeout error; the wait began one checkout timeout before now.
+    fn timeout(&self) -> Error {
         self.shared
             .counters
             .checkout_timeouts
             .fetch_add(1, Ordering::Relaxed);
         let in_use = self.shared.counters.in_use.load(Ordering::Relaxed);
-        Error::checkout_timeout(started.elapsed(), self.shared.config.max_size, in_use)
+        Error::checkout_timeout(
+            self.shared.config.checkout_timeout,
+            self.shared.config.max_size,
+            in_use,
+        )
     }
 
     fn try_slot(&self) -> Option<Slot<C>> {
@@ -304,7 +311,7 @@ fn maintain<C: PoolableConnection>(weak: &Weak<Shared<C>>, interval: Duration) {
 
 impl<C: PoolableConnection> Shared<C> {
     /// Opens and sets up a new connection.
-    fn connect(&self) -> Result<Tracked<C>, Error> {
+    fn connect(&self) -> Result<Box<Tracked<C>>, Error> {
         let mut conn = C::establish(self.url.expose()).map_err(|error| {
             Error::connect(&self.url.to_string(), &error, |t| self.url.scrub(t))
         })?;
@@ -354,13 +361,13 @@ impl<C: PoolableConnection> Shared<C> {
             }
         });
         let now = Instant::now();
-        Ok(Tracked {
+        Ok(Box::new(Tracked {
             conn,
             created: now,
             last_used: now,
             server,
             signals,
-        })
+        }))
     }
 
     fn is_expired(&self, tracked: &Tracked<C>, now: Instant) -> bool {
@@ -371,7 +378,7 @@ impl<C: PoolableConnection> Shared<C> {
 
     /// Removes idle connections past `idle_timeout` (keeping `min_idle`) or
     /// past `max_lifetime`; the caller drops them outside the lock.
-    fn take_expired_idle(&self) -> Vec<Tracked<C>> {
+    fn take_expired_idle(&self) -> Vec<Box<Tracked<C>>> {
         let now = Instant::now();
         let mut state = self.state.lock();
         let mut keep_idle = state.idle.len();
@@ -409,7 +416,7 @@ impl<C: PoolableConnection> Shared<C> {
         self.released.notify_additional(1);
     }
 
-    fn close(&self, tracked: Tracked<C>) {
+    fn close(&self, tracked: Box<Tracked<C>>) {
         drop(tracked);
         self.counters
             .connections_closed
@@ -433,9 +440,8 @@ impl<C: PoolableConnection> Shared<C> {
         }
     }
 
-    fn check_in(&self, mut tracked: Tracked<C>, discard: bool) {
+    fn check_in(&self, mut tracked: Box<Tracked<C>>, discard: bool, now: Instant) {
         self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
-        let now = Instant::now();
         if discard {
             self.close(tracked);
             return;
@@ -524,6 +530,8 @@ impl<C: PoolableConnection> Slot<C> {
             shared,
             tracked: Some(tracked),
             discard: false,
+            checked_out: now,
+            returned: None,
         })
     }
 }
@@ -575,6 +583,17 @@ impl<C: PoolableConnection> Lease<C> {
         &self.shared
     }
 
+    /// When the connection was checked out.
+    pub(crate) fn checked_out(&self) -> Instant {
+        self.checked_out
+    }
+
+    /// Records that the user is done with the connection at `now`, saving
+    /// check-in a clock read.
+    pub(crate) fn mark_returned(&mut self, now: Instant) {
+        self.returned = Some(now);
+    }
+
     /// Closes the connection when the lease is dropped instead of pooling it.
     pub(crate) fn discard(&mut self) {
         self.discard = true;
@@ -584,7 +603,8 @@ impl<C: PoolableConnection> Lease<C> {
 impl<C: PoolableConnection> Drop for Lease<C> {
     fn drop(&mut self) {
         if let Some(tracked) = self.tracked.take() {
-            self.shared.check_in(tracked, self.discard);
+            let now = self.returned.unwrap_or_else(Instant::now);
+            self.shared.check_in(tracked, self.discard, now);
         }
     }
 }

@@ -1,39 +1,17 @@
 //! A session: one checked-out connection inside one open transaction.
 
-use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 
 use crate::backend::PoolableConnection;
 use crate::error::{Error, Phase};
+use crate::open_units::{AfterCommit, Registration};
 use crate::options::UnitOptions;
 use crate::pool::Lease;
 use crate::transient::is_connection_lost;
-
-type AfterCommitQueue = Rc<RefCell<Vec<Box<dyn FnOnce()>>>>;
-
-thread_local! {
-    /// The after-commit queues of the sessions open on this thread, innermost last.
-    static OPEN_QUEUES: RefCell<Vec<AfterCommitQueue>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The after-commit work of a committed session, not run yet.
-#[must_use = "after-commit work must be run"]
-#[derive(Default)]
-pub(crate) struct AfterCommit(Vec<Box<dyn FnOnce()>>);
-
-impl AfterCommit {
-    /// Runs the work in the order it was registered.
-    pub(crate) fn run(self) {
-        for job in self.0 {
-            job();
-        }
-    }
-}
 
 /// A guard over a checked-out connection inside an open transaction.
 ///
@@ -62,14 +40,17 @@ impl AfterCommit {
 /// ```
 pub struct Session<C: PoolableConnection> {
     lease: Lease<C>,
-    options: UnitOptions,
+    /// The unit's name, for logs and errors.
+    unit: &'static str,
+    /// What undoes connection state the begin statement set, if anything.
+    end_sql: Option<&'static str>,
     budget: Option<Duration>,
     opened_at: Instant,
     /// Statement that puts back the connection's default budget, when this
     /// unit overrode it in a way that outlives the transaction (MariaDB).
     restore_budget: Option<String>,
     finished: bool,
-    after_commit: AfterCommitQueue,
+    after_commit: Registration,
     _stay_on_thread: PhantomData<*const ()>,
 }
 
@@ -79,7 +60,8 @@ impl<C: PoolableConnection> Session<C> {
     pub(crate) fn begin(
         mut lease: Lease<C>,
         options: &UnitOptions,
-    ) -> Result<Self, (Error, Lease<C>)> {
+        registration: Registration,
+    ) -> Result<Self, (Error, Lease<C>, Registration)> {
         let config = &lease.shared().config;
         let budget = options.hold_budget().or(config.hold_budget);
         // The factory's budget was given to the server at connect time; only
@@ -114,18 +96,18 @@ impl<C: PoolableConnection> Session<C> {
             }
         };
         if let Err(error) = begun {
-            return Err((error, lease));
+            return Err((error, lease, registration));
         }
-        let after_commit: AfterCommitQueue = Rc::default();
-        OPEN_QUEUES.with(|queues| queues.borrow_mut().push(Rc::clone(&after_commit)));
+        let opened_at = lease.checked_out();
         Ok(Session {
             lease,
-            options: *options,
+            unit: options.name(),
+            end_sql: C::end_sql(options),
             budget,
-            opened_at: Instant::now(),
+            opened_at,
             restore_budget,
             finished: false,
-            after_commit,
+            after_commit: registration,
             _stay_on_thread: PhantomData,
         })
     }
@@ -162,7 +144,7 @@ impl<C: PoolableConnection> Session<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn after_commit(&mut self, work: impl FnOnce() + 'static) {
-        self.after_commit.borrow_mut().push(Box::new(work));
+        self.after_commit.push(Box::new(work));
     }
 
     /// How long this session has held its connection.
@@ -177,16 +159,17 @@ impl<C: PoolableConnection> Session<C> {
         self.opened_at.elapsed()
     }
 
-    /// The options this session's transaction was begun with.
+    /// The name of the unit of work this session belongs to (the function's
+    /// path under `#[unit_of_work]`, `"session"` for hand-opened sessions).
     ///
     /// ```
     /// let factory = dbscope_runtime::SessionFactory::<diesel::SqliteConnection>::new(":memory:")?;
     /// let session = factory.session()?;
-    /// assert_eq!(session.options().name(), "session");
+    /// assert_eq!(session.unit_name(), "session");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn options(&self) -> &UnitOptions {
-        &self.options
+    pub fn unit_name(&self) -> &'static str {
+        self.unit
     }
 
     /// Whether a statement in this transaction failed with a transient error
@@ -223,15 +206,13 @@ impl<C: PoolableConnection> Session<C> {
             // The pool sees the open transaction at check-in and closes the
             // connection (counted in `closed_dirty`).
             self.end();
-            self.after_commit.borrow_mut().clear();
-            self.release();
             return Err(Error::new(
                 Phase::Commit,
                 format!(
                     "unit `{}` left {depth} nested transaction level(s) open, so nothing was \
                      committed; end every `begin_transaction` you open, or use \
                      `conn.transaction(|conn| ..)` which always does",
-                    self.options.name()
+                    self.unit
                 ),
             ));
         }
@@ -250,18 +231,17 @@ impl<C: PoolableConnection> Session<C> {
                 }
                 Err(Error::query(
                     Phase::Commit,
-                    format!("unit `{}` was rolled back", self.options.name()),
+                    format!("unit `{}` was rolled back", self.unit),
                     error,
                 ))
             }
         };
         self.end();
-        let work = std::mem::take(&mut *self.after_commit.borrow_mut());
-        self.release();
+        let work = self.after_commit.close();
         // The connection goes back to the pool before the work runs: the work
         // may open sessions of its own (with a pool of one, it must).
         drop(self);
-        result.map(|()| AfterCommit(work))
+        result.map(|()| work)
     }
 
     /// Rolls back. The connection goes back to the pool (or is closed if the
@@ -279,8 +259,6 @@ impl<C: PoolableConnection> Session<C> {
         self.finished = true;
         let result = self.rollback_now();
         self.end();
-        self.after_commit.borrow_mut().clear();
-        self.release();
         result
     }
 
@@ -291,7 +269,7 @@ impl<C: PoolableConnection> Session<C> {
                 Phase::Rollback,
                 format!(
                     "unit `{}`: the connection was closed instead of pooled",
-                    self.options.name()
+                    self.unit
                 ),
                 error,
             )
@@ -326,7 +304,7 @@ impl<C: PoolableConnection> Session<C> {
 
     /// Undoes connection state `begin_sql` set, and warns past the budget.
     fn end(&mut self) {
-        if let Some(sql) = C::end_sql(&self.options) {
+        if let Some(sql) = self.end_sql {
             if self.lease.conn().batch_execute(sql).is_err() {
                 self.lease.discard();
             }
@@ -336,11 +314,13 @@ impl<C: PoolableConnection> Session<C> {
                 self.lease.discard();
             }
         }
-        let held = self.opened_at.elapsed();
+        let now = Instant::now();
+        self.lease.mark_returned(now);
+        let held = now.duration_since(self.opened_at);
         if let Some(budget) = self.budget {
             if held > budget {
                 tracing::warn!(
-                    unit = self.options.name(),
+                    unit = self.unit,
                     held_ms = held.as_millis() as u64,
                     budget_ms = budget.as_millis() as u64,
                     "a session was held longer than its budget: move slow non-database work \
@@ -348,19 +328,6 @@ impl<C: PoolableConnection> Session<C> {
                 );
             }
         }
-    }
-
-    /// Takes this session's after-commit queue off the thread's stack.
-    fn release(&mut self) {
-        OPEN_QUEUES.with(|queues| {
-            let mut queues = queues.borrow_mut();
-            if let Some(index) = queues
-                .iter()
-                .rposition(|q| Rc::ptr_eq(q, &self.after_commit))
-            {
-                queues.remove(index);
-            }
-        });
     }
 }
 
@@ -370,12 +337,10 @@ impl<C: PoolableConnection> Drop for Session<C> {
             return;
         }
         if std::thread::panicking() {
-            tracing::debug!(unit = self.options.name(), "rolling back after a panic");
+            tracing::debug!(unit = self.unit, "rolling back after a panic");
         }
         let _ = self.rollback_now();
         self.end();
-        self.after_commit.borrow_mut().clear();
-        self.release();
     }
 }
 
@@ -396,42 +361,9 @@ impl<C: PoolableConnection> DerefMut for Session<C> {
 impl<C: PoolableConnection> std::fmt::Debug for Session<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("unit", &self.options.name())
+            .field("unit", &self.unit)
             .field("held", &self.opened_at.elapsed())
             .field("finished", &self.finished)
             .finish_non_exhaustive()
     }
-}
-
-/// Registers `work` to run after the innermost session open on this thread
-/// commits; for code that was handed only `&mut Conn` (for example the body of
-/// a `#[unit_of_work]` function whose session parameter is a plain diesel
-/// connection).
-///
-/// # Errors
-/// [`Phase::Nesting`] when no session is open on this thread.
-///
-/// ```
-/// use std::sync::atomic::{AtomicBool, Ordering};
-/// use std::sync::Arc;
-/// let factory = dbscope_runtime::SessionFactory::<diesel::SqliteConnection>::new(":memory:")?;
-/// let ran = Arc::new(AtomicBool::new(false));
-/// let session = factory.session()?;
-/// let flag = Arc::clone(&ran);
-/// dbscope_runtime::after_commit(move || flag.store(true, Ordering::SeqCst))?;
-/// session.commit()?;
-/// assert!(ran.load(Ordering::SeqCst));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn after_commit(work: impl FnOnce() + 'static) -> Result<(), Error> {
-    OPEN_QUEUES.with(|queues| match queues.borrow().last() {
-        Some(queue) => {
-            queue.borrow_mut().push(Box::new(work));
-            Ok(())
-        }
-        None => Err(Error::new(
-            Phase::Nesting,
-            "`after_commit` was called with no session open on this thread; call it inside a unit of work",
-        )),
-    })
 }

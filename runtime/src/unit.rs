@@ -6,9 +6,9 @@ use std::thread;
 use crate::backend::PoolableConnection;
 use crate::error::Error;
 use crate::factory::{SessionFactory, SessionSource};
-use crate::nesting::NestingGuard;
+use crate::open_units::{AfterCommit, Registration};
 use crate::options::UnitOptions;
-use crate::session::{AfterCommit, Session};
+use crate::session::Session;
 
 /// What one attempt ended with.
 pub(crate) enum Attempt<T, E> {
@@ -61,12 +61,11 @@ where
     F: FnOnce(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
-    let nesting = NestingGuard::enter(factory.id(), options.name())?;
-    let mut session = factory.session_with(options)?;
+    let mut session = factory.unit_session(options)?;
     let result = body(&mut session);
+    // The unit is over once `finish` returns: its after-commit work may run
+    // units of its own.
     let (attempt, after_commit) = finish(session, result);
-    // The unit is over: its after-commit work may run units of its own.
-    drop(nesting);
     after_commit.run();
     match attempt {
         Attempt::Done(result) => result,
@@ -87,18 +86,16 @@ where
     F: FnMut(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
-    let nesting = NestingGuard::enter(factory.id(), options.name())?;
     let policy = options.retry_policy();
     let attempts = policy.map_or(1, |p| p.max_attempts());
     let mut attempt = 1;
     loop {
-        let mut session = factory.session_with(options)?;
+        let mut session = factory.unit_session(options)?;
         let result = body(&mut session);
         let (outcome, after_commit) = finish(session, result);
         match outcome {
             Attempt::Done(result) => {
                 // The unit is over: its after-commit work may run units of its own.
-                drop(nesting);
                 after_commit.run();
                 return result;
             }
@@ -130,6 +127,15 @@ pub(crate) fn count_retry<C: PoolableConnection>(factory: &SessionFactory<C>) {
 }
 
 impl<C: PoolableConnection> SessionFactory<C> {
+    /// Opens the session of a unit of work: fails fast when nested in another
+    /// unit on this factory and thread, before it waits for a connection.
+    pub(crate) fn unit_session(&self, options: &UnitOptions) -> Result<Session<C>, Error> {
+        let registration = Registration::unit(self.id(), options.name())?;
+        let deadline = self.deadline();
+        let slot = self.pool.acquire_slot_blocking(deadline)?;
+        self.open(slot, options, deadline, registration)
+    }
+
     /// Runs `body` as one unit of work: checkout, begin, body, commit on `Ok`,
     /// roll back on `Err` or panic, connection returned before this returns.
     /// Retries on transient errors when `options` has a retry policy, so the

@@ -18,7 +18,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::error::Error;
 use crate::factory::SessionSource;
-use crate::nesting::NestingGuard;
+use crate::open_units::{check_not_nested, Registration};
 use crate::options::UnitOptions;
 use crate::session::Session;
 use crate::unit::{count_retry, finish, Attempt};
@@ -46,15 +46,15 @@ where
     F: FnOnce(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
+    check_not_nested(factory.id(), options.name())?;
     let deadline = factory.deadline();
     let slot = factory.pool.acquire_slot_async(deadline).await?;
     off_the_executor(move || {
-        let nesting = NestingGuard::enter(factory.id(), options.name())?;
-        let mut session = factory.open(slot, options, deadline)?;
+        let registration = Registration::unit(factory.id(), options.name())?;
+        let mut session = factory.open(slot, options, deadline, registration)?;
         let result = body(&mut session);
         let (attempt, after_commit) = finish(session, result);
         // The unit is over: its after-commit work may run units of its own.
-        drop(nesting);
         after_commit.run();
         match attempt {
             Attempt::Done(result) => result,
@@ -84,15 +84,15 @@ where
     let attempts = policy.map_or(1, |p| p.max_attempts());
     let mut attempt = 1;
     loop {
+        check_not_nested(factory.id(), options.name())?;
         let deadline: Instant = factory.deadline();
         let slot = factory.pool.acquire_slot_async(deadline).await?;
         let outcome = off_the_executor(|| {
-            let nesting = NestingGuard::enter(factory.id(), options.name())?;
-            let mut session = factory.open(slot, options, deadline)?;
+            let registration = Registration::unit(factory.id(), options.name())?;
+            let mut session = factory.open(slot, options, deadline, registration)?;
             let result = body(&mut session);
             let (attempt, after_commit) = finish(session, result);
             // The unit is over: its after-commit work may run units of its own.
-            drop(nesting);
             after_commit.run();
             Ok(attempt)
         });
