@@ -112,9 +112,11 @@ fn main() {
     let sqlite = SessionFactory::<SqliteConnection>::new(":memory:").expect("SQLite in-memory");
     {
         let mut conn = sqlite.checkout().expect("checkout");
-        diesel::sql_query("CREATE TABLE overhead_items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-            .execute(&mut *conn)
-            .expect("create table");
+        diesel::sql_query(
+            "CREATE TABLE overhead_items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .expect("create table");
         diesel::sql_query("INSERT INTO overhead_items VALUES (1, 'one')")
             .execute(&mut *conn)
             .expect("insert");
@@ -138,9 +140,11 @@ fn main() {
             diesel::sql_query("DROP TABLE IF EXISTS overhead_items")
                 .execute(&mut *conn)
                 .expect("drop");
-            diesel::sql_query("CREATE TABLE overhead_items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-                .execute(&mut *conn)
-                .expect("create table");
+            diesel::sql_query(
+                "CREATE TABLE overhead_items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+            )
+            .execute(&mut *conn)
+            .expect("create table");
             diesel::sql_query("INSERT INTO overhead_items VALUES (1, 'one')")
                 .execute(&mut *conn)
                 .expect("insert");

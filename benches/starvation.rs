@@ -47,12 +47,24 @@ async fn fake_remote_call(hits: i64) -> i64 {
 macro_rules! flows {
     ($conn:ty, $read:ident, $write:ident, $held:ident, $handle:ident) => {
         #[unit_of_work(factory = db)]
-        async fn $read(db: &SessionFactory<$conn>, conn: &mut $conn, id: i32) -> Result<i64, Error> {
-            Ok(starvation_rows::table.find(id).select(starvation_rows::hits).first(conn)?)
+        async fn $read(
+            db: &SessionFactory<$conn>,
+            conn: &mut $conn,
+            id: i32,
+        ) -> Result<i64, Error> {
+            Ok(starvation_rows::table
+                .find(id)
+                .select(starvation_rows::hits)
+                .first(conn)?)
         }
 
         #[unit_of_work(factory = db)]
-        async fn $write(db: &SessionFactory<$conn>, conn: &mut $conn, id: i32, hits: i64) -> Result<(), Error> {
+        async fn $write(
+            db: &SessionFactory<$conn>,
+            conn: &mut $conn,
+            id: i32,
+            hits: i64,
+        ) -> Result<(), Error> {
             diesel::update(starvation_rows::table.find(id))
                 .set(starvation_rows::hits.eq(hits))
                 .execute(conn)?;
@@ -89,7 +101,13 @@ macro_rules! flows {
 }
 
 flows!(PgConnection, pg_read, pg_write, pg_held, pg_units);
-flows!(SqliteConnection, sqlite_read, sqlite_write, sqlite_held, sqlite_units);
+flows!(
+    SqliteConnection,
+    sqlite_read,
+    sqlite_write,
+    sqlite_held,
+    sqlite_units
+);
 
 /// What one scenario measured.
 struct Outcome {
@@ -152,18 +170,17 @@ fn report(label: &str, outcome: &Outcome) {
 }
 
 /// Creates the table with one row per request, on a connection of `factory`.
-fn seed<S: SessionSource>(factory: &S, create: &str) {
+fn seed<S: SessionSource>(factory: &S) {
+    use diesel::connection::SimpleConnection;
+    let rows: Vec<String> = (1..=CONCURRENCY).map(|id| format!("({id}, 0)")).collect();
     let mut conn = factory.session_factory().checkout().expect("checkout");
-    diesel::sql_query("DROP TABLE IF EXISTS starvation_rows")
-        .execute(&mut *conn)
-        .expect("drop");
-    diesel::sql_query(create).execute(&mut *conn).expect("create");
-    for id in 1..=CONCURRENCY as i32 {
-        diesel::insert_into(starvation_rows::table)
-            .values((starvation_rows::id.eq(id), starvation_rows::hits.eq(0)))
-            .execute(&mut *conn)
-            .expect("seed row");
-    }
+    conn.batch_execute(&format!(
+        "DROP TABLE IF EXISTS starvation_rows; \
+         CREATE TABLE starvation_rows (id INTEGER PRIMARY KEY, hits BIGINT NOT NULL); \
+         INSERT INTO starvation_rows (id, hits) VALUES {}",
+        rows.join(", ")
+    ))
+    .expect("seed the table");
 }
 
 fn main() {
@@ -182,7 +199,7 @@ fn main() {
                         .build()
                         .expect("PostgreSQL factory"),
                 );
-                seed(&factory, "CREATE TABLE starvation_rows (id INTEGER PRIMARY KEY, hits BIGINT NOT NULL)");
+                seed(&factory);
                 println!("PostgreSQL, pool of {POOL_SIZE}, {CONCURRENCY} concurrent requests, {CALL_LATENCY:?} remote call");
                 let held = fire(|id| pg_held(Arc::clone(&factory), id)).await;
                 let units = fire(|id| pg_units(Arc::clone(&factory), id)).await;
@@ -200,7 +217,7 @@ fn main() {
                         .build()
                         .expect("SQLite factory"),
                 );
-                seed(&factory, "CREATE TABLE starvation_rows (id INTEGER PRIMARY KEY, hits BIGINT NOT NULL)");
+                seed(&factory);
                 println!("SQLite file, pool of {POOL_SIZE}, {CONCURRENCY} concurrent requests, {CALL_LATENCY:?} remote call");
                 let held = fire(|id| sqlite_held(Arc::clone(&factory), id)).await;
                 let units = fire(|id| sqlite_units(Arc::clone(&factory), id)).await;

@@ -16,7 +16,7 @@ use crate::open_units::Registration;
 use crate::options::UnitOptions;
 use crate::pool::{Pool, Slot};
 use crate::redact::RedactedUrl;
-use crate::session::Session;
+use crate::session::{BeginFailure, Session};
 use crate::stats::PoolStats;
 use crate::transient::is_connection_lost;
 
@@ -144,7 +144,12 @@ impl<C: PoolableConnection> SessionFactory<C> {
             let lease = slot.realize()?;
             match Session::begin(lease, options, registration) {
                 Ok(session) => return Ok(session),
-                Err((error, mut lease, returned)) => {
+                Err(failure) => {
+                    let BeginFailure {
+                        error,
+                        mut lease,
+                        registration: returned,
+                    } = *failure;
                     registration = returned;
                     let lost = error.diesel_error().is_some_and(is_connection_lost)
                         || lease.signals().is_lost();

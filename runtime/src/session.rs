@@ -13,6 +13,13 @@ use crate::options::UnitOptions;
 use crate::pool::Lease;
 use crate::transient::is_connection_lost;
 
+/// A `BEGIN` that failed, with what the caller needs to try another connection.
+pub(crate) struct BeginFailure<C: PoolableConnection> {
+    pub(crate) error: Error,
+    pub(crate) lease: Lease<C>,
+    pub(crate) registration: Registration,
+}
+
 /// A guard over a checked-out connection inside an open transaction.
 ///
 /// Derefs to the diesel connection, so every diesel API takes `&mut session`
@@ -56,12 +63,13 @@ pub struct Session<C: PoolableConnection> {
 
 impl<C: PoolableConnection> Session<C> {
     /// Begins a transaction on `lease`. On failure the lease is handed back
-    /// so the caller can decide whether to discard it and try another.
+    /// (boxed: the failure path is cold) so the caller can decide whether to
+    /// discard it and try another.
     pub(crate) fn begin(
         mut lease: Lease<C>,
         options: &UnitOptions,
         registration: Registration,
-    ) -> Result<Self, (Error, Lease<C>, Registration)> {
+    ) -> Result<Self, Box<BeginFailure<C>>> {
         let config = &lease.shared().config;
         let budget = options.hold_budget().or(config.hold_budget);
         // The factory's budget was given to the server at connect time; only
@@ -96,7 +104,11 @@ impl<C: PoolableConnection> Session<C> {
             }
         };
         if let Err(error) = begun {
-            return Err((error, lease, registration));
+            return Err(Box::new(BeginFailure {
+                error,
+                lease,
+                registration,
+            }));
         }
         let opened_at = lease.checked_out();
         Ok(Session {
