@@ -604,6 +604,11 @@ impl<C: PoolableConnection> Drop for Lease<C> {
     fn drop(&mut self) {
         if let Some(tracked) = self.tracked.take() {
             let now = self.returned.unwrap_or_else(Instant::now);
+            let held = now.saturating_duration_since(self.checked_out);
+            self.shared.counters.held_nanos.fetch_add(
+                u64::try_from(held.as_nanos()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
             self.shared.check_in(tracked, self.discard, now);
         }
     }

@@ -1,6 +1,7 @@
 //! Counters and gauges of a session factory's pool.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// A snapshot of a session factory's pool: gauges (what is true now) and
 /// counters (what happened since the factory was built).
@@ -47,6 +48,11 @@ pub struct PoolStats {
     pub begin_retries: usize,
     /// Units of work retried after a transient error (retry option).
     pub unit_retries: usize,
+    /// Total time connections spent checked out, summed over all checkouts
+    /// that have ended: the pool's connection-seconds. Compare it with the
+    /// time your flows spend waiting on other things to see whether any
+    /// session was held across slow non-database work.
+    pub held_total: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +69,7 @@ pub(crate) struct Counters {
     pub(crate) closed_dirty: AtomicUsize,
     pub(crate) begin_retries: AtomicUsize,
     pub(crate) unit_retries: AtomicUsize,
+    pub(crate) held_nanos: AtomicU64,
 }
 
 impl Counters {
@@ -91,6 +98,7 @@ impl Counters {
             closed_dirty: read(&self.closed_dirty),
             begin_retries: read(&self.begin_retries),
             unit_retries: read(&self.unit_retries),
+            held_total: Duration::from_nanos(self.held_nanos.load(Ordering::Relaxed)),
         }
     }
 }
