@@ -233,3 +233,35 @@ impl From<diesel::result::Error> for Error {
         Error::query(phase, String::new(), error)
     }
 }
+
+/// Lets a unit of work return diesel's own `QueryResult<T>`: a runtime error
+/// becomes the diesel error underneath, or a `DatabaseError` carrying the
+/// runtime's message (for checkout timeouts, connect failures and the like).
+///
+/// ```
+/// let error = dbscope_runtime::Error::not_found("apps", "7");
+/// let diesel_error: diesel::result::Error = error.into();
+/// assert!(matches!(diesel_error, diesel::result::Error::NotFound));
+/// ```
+impl From<Error> for diesel::result::Error {
+    fn from(error: Error) -> Self {
+        match error.cause {
+            Cause::Query(inner) => inner,
+            Cause::None => {
+                let message = Error {
+                    phase: error.phase,
+                    message: error.message,
+                    cause: Cause::None,
+                }
+                .to_string();
+                let kind = match error.phase {
+                    Phase::Connect | Phase::Validation => {
+                        diesel::result::DatabaseErrorKind::ClosedConnection
+                    }
+                    _ => diesel::result::DatabaseErrorKind::Unknown,
+                };
+                diesel::result::Error::DatabaseError(kind, Box::new(message))
+            }
+        }
+    }
+}

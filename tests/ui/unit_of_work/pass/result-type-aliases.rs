@@ -37,8 +37,15 @@ fn with_full_path(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnec
     Ok(3)
 }
 
+/// diesel's own alias: `diesel::result::Error` converts from `dbscope::Error`.
+#[unit_of_work(factory = db)]
+fn with_diesel_query_result(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> QueryResult<usize> {
+    diesel::sql_query("SELECT 1").execute(conn)
+}
+
 fn main() -> Result<(), AppError> {
     let factory = SessionFactory::<SqliteConnection>::new(":memory:")?;
     assert_eq!(with_alias(&factory)? + with_module_alias(&factory)? + with_full_path(&factory)?, 6);
+    with_diesel_query_result(&factory).expect("a unit returning diesel's QueryResult");
     Ok(())
 }
