@@ -55,6 +55,7 @@ fn nesting_error(unit: &str, outer: &str) -> Error {
 }
 
 impl Registry {
+    #[inline]
     fn open_unit_on(&self, factory: u64) -> Option<&'static str> {
         self.entries
             .iter()
@@ -62,6 +63,7 @@ impl Registry {
             .and_then(|entry| entry.unit)
     }
 
+    #[inline]
     fn push(&mut self, factory: u64, unit: Option<&'static str>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -74,6 +76,7 @@ impl Registry {
         id
     }
 
+    #[inline]
     fn remove(&mut self, id: u64) -> Vec<Work> {
         match self.entries.iter().rposition(|entry| entry.id == id) {
             Some(index) => self.entries.remove(index).work,
@@ -102,6 +105,7 @@ pub(crate) struct Registration {
 impl Registration {
     /// Registers a unit of work on `factory`, failing fast if one is open on
     /// it already.
+    #[inline]
     pub(crate) fn unit(factory: u64, unit: &'static str) -> Result<Self, Error> {
         OPEN.with(|open| {
             let mut open = open.borrow_mut();
@@ -114,10 +118,12 @@ impl Registration {
 
     /// Registers a hand-opened session (no nesting check: two sessions by
     /// hand are legitimate, for example a reader beside a writer).
+    #[inline]
     pub(crate) fn session(factory: u64) -> Self {
         Self::new(OPEN.with(|open| open.borrow_mut().push(factory, None)))
     }
 
+    #[inline]
     fn new(id: u64) -> Self {
         Registration {
             id,
@@ -136,6 +142,7 @@ impl Registration {
     }
 
     /// Removes the entry, handing its work back: the unit is over.
+    #[inline]
     pub(crate) fn close(&mut self) -> AfterCommit {
         self.closed = true;
         AfterCommit(OPEN.with(|open| open.borrow_mut().remove(self.id)))
@@ -143,6 +150,7 @@ impl Registration {
 }
 
 impl Drop for Registration {
+    #[inline]
     fn drop(&mut self) {
         if !self.closed {
             // Dropped outside the borrow: destructors may register more work.
@@ -159,6 +167,7 @@ pub(crate) struct AfterCommit(Vec<Work>);
 
 impl AfterCommit {
     /// Runs the work in the order it was registered.
+    #[inline]
     pub(crate) fn run(self) {
         if self.0.is_empty() {
             return;
