@@ -152,9 +152,16 @@ pub use dbscope_runtime::*;
 /// ```
 ///
 /// ## `budget_ms = N`
-/// How long this unit may hold its connection before a warning names it
-/// (and, on PostgreSQL and MariaDB, before the server ends a transaction left
-/// idle that long). Overrides the factory's `hold_budget`.
+/// How long this unit may hold its connection before a `tracing` warning
+/// names it and the time held. Overrides the factory's `hold_budget`.
+/// The server enforces the budget too, ending a transaction left idle that
+/// long: PostgreSQL through `idle_in_transaction_session_timeout` (set once
+/// per connection for the factory's budget, `SET LOCAL` for a unit that
+/// overrides it, in the same round trip as `BEGIN`), MariaDB through
+/// `idle_transaction_timeout` (whole seconds, restored after an overriding
+/// unit). MySQL has no per-transaction idle limit (its `wait_timeout` would
+/// also close idle pooled connections), so there the budget is the warning
+/// alone; SQLite has no server.
 ///
 /// ```
 /// # use dbscope::{unit_of_work, Error, SessionFactory};
