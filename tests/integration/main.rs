@@ -19,3 +19,14 @@ mod faults;
 mod redaction;
 mod retry;
 mod units;
+#[cfg(feature = "tokio")]
+mod uow_async;
+#[cfg(feature = "tokio")]
+mod uow_budget;
+mod uow_failures;
+mod uow_options;
+mod uow_patterns;
+#[cfg(feature = "tokio")]
+mod uow_repository;
+mod uow_retry;
+mod uow_support;
