@@ -79,8 +79,12 @@ impl<C: PoolableConnection> Session<C> {
                 && lease.server().idle_transaction_timeout
                 && Some(*b) != config.hold_budget
         });
+        // Put back what the connection had: the factory's budget, or the
+        // server's default when the factory gives it none.
         let restore_budget = match (server_budget, C::BUDGET_OVERRIDE_IS_LOCAL) {
-            (Some(_), false) => config.hold_budget.and_then(C::budget_setup_sql),
+            (Some(_), false) => config
+                .hold_budget
+                .map_or_else(C::budget_reset_sql, C::budget_setup_sql),
             _ => None,
         };
         let rollback_only = config.rollback_only;

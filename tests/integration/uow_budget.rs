@@ -383,4 +383,20 @@ mod mariadb_server {
             );
         });
     }
+
+    /// A factory budget of `Duration::MAX` ("never"): whole seconds without
+    /// overflow, clamped by MariaDB to its maximum (one year).
+    #[test]
+    fn uow_budget_beyond_the_server_maximum_is_clamped() {
+        crate::support::run::<Mysql>("uow_budget_clamped_my", |ctx| {
+            let factory = ctx
+                .builder()
+                .max_size(1)
+                .hold_budget(Some(std::time::Duration::MAX))
+                .build()
+                .expect("factory with an endless budget");
+            let (inside, _) = factory_budget_inside(&factory).expect("unit");
+            assert_eq!(inside, 31_536_000);
+        });
+    }
 }

@@ -94,6 +94,14 @@ pub trait PoolableConnection:
         None
     }
 
+    /// The statement that puts the connection's idle-in-transaction limit back
+    /// to the server's default, after a unit overrode it on a factory that
+    /// gives the server no budget of its own (only needed when
+    /// [`BUDGET_OVERRIDE_IS_LOCAL`](Self::BUDGET_OVERRIDE_IS_LOCAL) is false).
+    fn budget_reset_sql() -> Option<String> {
+        None
+    }
+
     /// Whether a budget passed to [`begin_sql`](Self::begin_sql) lasts only for
     /// that transaction (PostgreSQL's `SET LOCAL`); when false it must be
     /// restored with [`budget_setup_sql`](Self::budget_setup_sql) afterwards.

@@ -33,6 +33,10 @@ impl PoolableConnection for MysqlConnection {
         ))
     }
 
+    fn budget_reset_sql() -> Option<String> {
+        Some("SET SESSION idle_transaction_timeout = DEFAULT".to_owned())
+    }
+
     const BUDGET_OVERRIDE_IS_LOCAL: bool = false;
 
     fn begin_sql(
@@ -52,12 +56,10 @@ impl PoolableConnection for MysqlConnection {
         }
         let mut sql = String::new();
         if let (Some(budget), true) = (budget, server.idle_transaction_timeout) {
-            // Whole seconds, rounded up, at least one.
-            let seconds = budget.as_secs() + u64::from(budget.subsec_nanos() > 0);
             let _ = write!(
                 sql,
                 "SET SESSION idle_transaction_timeout = {}; ",
-                seconds.max(1)
+                whole_seconds_at_least_one(budget)
             );
         }
         if let Some(level) = options.isolation_level() {
@@ -71,7 +73,12 @@ impl PoolableConnection for MysqlConnection {
     }
 }
 
-/// Whole seconds, rounded up, at least one: MariaDB reads 0 as "no timeout".
+/// Whole seconds, rounded up, at least one (MariaDB reads 0 as "no timeout"),
+/// and no overflow for `Duration::MAX`: MariaDB clamps values above its
+/// maximum (one year) itself.
 fn whole_seconds_at_least_one(duration: Duration) -> u64 {
-    (duration.as_secs() + u64::from(duration.subsec_nanos() > 0)).max(1)
+    duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0))
+        .max(1)
 }

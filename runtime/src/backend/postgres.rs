@@ -24,7 +24,7 @@ impl PoolableConnection for PgConnection {
     fn budget_setup_sql(budget: Duration) -> Option<String> {
         Some(format!(
             "SET idle_in_transaction_session_timeout = {}",
-            millis_at_least_one(budget)
+            millis_for_server(budget)
         ))
     }
 
@@ -54,14 +54,17 @@ impl PoolableConnection for PgConnection {
             let _ = write!(
                 sql,
                 "; SET LOCAL idle_in_transaction_session_timeout = {}",
-                millis_at_least_one(budget)
+                millis_for_server(budget)
             );
         }
         Ok(Cow::Owned(sql))
     }
 }
 
-/// Whole milliseconds, at least 1: PostgreSQL reads 0 as "no timeout".
-fn millis_at_least_one(duration: Duration) -> u128 {
-    duration.as_millis().max(1)
+/// Whole milliseconds, at least 1 (PostgreSQL reads 0 as "no timeout") and at
+/// most the largest timeout it accepts, 2^31 - 1 ms (about 24.8 days): a longer
+/// budget is refused ("Value exceeds integer range"), which would fail every
+/// `BEGIN` of the unit, or every connect for a factory budget.
+fn millis_for_server(duration: Duration) -> u128 {
+    duration.as_millis().clamp(1, i32::MAX as u128)
 }
