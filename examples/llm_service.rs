@@ -305,7 +305,7 @@ fn options() -> Options {
             "--load" => options.load = Some(value() as usize),
             "--concurrency" => options.concurrency = (value() as usize).max(1),
             _ => {
-                eprintln!("unknown argument {flag:?}; see the comment at the top of examples/llm_service.rs");
+                eprintln!("unknown argument {flag:?}; see examples/llm_service.rs");
                 std::process::exit(2)
             }
         }
@@ -420,7 +420,10 @@ async fn load(
     concurrency: usize,
     model: Duration,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    println!("load: {requests} requests to POST /ask from {concurrency} concurrent HTTP/1.1 clients on http://{address}, model {model:?}");
+    println!(
+        "load: {requests} requests to POST /ask from {concurrency} concurrent HTTP/1.1 \
+         clients on http://{address}, model {model:?}"
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let clients: Vec<_> = (0..concurrency.min(requests))
@@ -462,7 +465,8 @@ async fn load(
     };
     let ideal = concurrency.min(requests) as f64 / model.as_secs_f64();
     println!(
-        "  {} of {requests} requests succeeded, {} failed, in {:.2} s: {:.1} req/s (ideal {ideal:.1}: clients / model latency)",
+        "  {} of {requests} requests succeeded, {} failed, in {:.2} s: {:.1} req/s \
+         (ideal {ideal:.1}: clients / model latency)",
         latencies.len(),
         failures.len(),
         elapsed.as_secs_f64(),
@@ -487,7 +491,8 @@ async fn load(
     let stats: serde_json::Value = serde_json::from_str(&body)?;
     let model_total = model.as_secs_f64() * latencies.len() as f64;
     println!(
-        "pool: max_in_use {} of {}, checkout_timeouts: {}, {} checkouts; connections held {:.2} s in all while requests spent {model_total:.2} s waiting on the model",
+        "pool: max_in_use {} of {}, checkout_timeouts: {}, {} checkouts; connections held \
+         {:.2} s in all while requests spent {model_total:.2} s waiting on the model",
         stats["max_in_use"],
         stats["max_size"],
         stats["checkout_timeouts"],

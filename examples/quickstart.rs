@@ -51,7 +51,7 @@ pub(super) fn main(url: &str) -> Result<(), Error> {
     println!("model:  200 ms of slow work, {} connection(s) checked out", db.stats().in_use);
     answer(&db, id, &format!("{} characters asked, answered", prompt.len()))?;
     let s = db.stats();
-    println!("pool:   {} checkouts (schema, 3 units), all returned ({} in use), {} at most at once,",
+    println!("pool:   {} checkouts (schema, 3 units), all back ({} in use), {} at most at once,",
         s.checkouts, s.in_use, s.max_in_use);
     println!("        {} connection(s) opened, checkout timeouts: {}, held {:.1?} in all ({})",
         s.connections_created, s.checkout_timeouts, s.held_total, db.url());
