@@ -15,6 +15,7 @@ crate::all_backends!([
     uow_async_commits_and_rolls_back,
     uow_async_fifty_units_share_a_pool_of_two,
     uow_async_unit_calling_a_unit_fails_fast,
+    uow_async_panic_rolls_back_and_returns_connection,
 ]);
 
 #[unit_of_work(factory = db)]
@@ -117,6 +118,47 @@ fn uow_async_fifty_units_share_a_pool_of_two<B: Dialect>(ctx: &Ctx<B>) {
         "{stats:?}"
     );
     assert_eq!(stats.checkouts, 50, "{stats:?}");
+}
+
+#[unit_of_work(factory = db)]
+async fn insert_then_panic_async<B: Dialect>(
+    db: &SessionFactory<B::Conn>,
+    #[session] conn: &mut B::Conn,
+    table: &str,
+    id: i64,
+) -> Result<(), Error> {
+    conn.batch_execute(&format!("INSERT INTO {table} (id, v) VALUES ({id}, 1)"))?;
+    panic!("the async unit panics after inserting row {id}");
+}
+
+/// A panic in an async unit's body fails its task; the transaction is rolled
+/// back and the connection of a pool of one is back for the next unit.
+fn uow_async_panic_rolls_back_and_returns_connection<B: Dialect>(ctx: &Ctx<B>) {
+    let factory = ctx
+        .builder()
+        .max_size(1)
+        .checkout_timeout(Duration::from_secs(2))
+        .build()
+        .expect("factory");
+    let runtime = tokio_runtime();
+    let (f, table) = (factory.clone(), ctx.table.clone());
+    let joined = runtime
+        .block_on(runtime.spawn(async move { insert_then_panic_async::<B>(&f, &table, 1).await }));
+    assert!(joined.expect_err("the task panicked").is_panic());
+    assert!(!ctx.has_row(1), "a panicking async unit left its row");
+    let stats = factory.stats();
+    assert_eq!(
+        (stats.in_use, stats.idle, stats.closed_dirty),
+        (0, 1, 0),
+        "rolled back and pooled: {stats:?}"
+    );
+    let (f, table) = (factory.clone(), ctx.table.clone());
+    runtime
+        .block_on(runtime.spawn(async move { insert_async::<B>(&f, &table, 2).await }))
+        .expect("task")
+        .expect("the next unit gets the connection");
+    assert!(ctx.has_row(2));
+    assert_eq!(factory.stats().checkout_timeouts, 0);
 }
 
 #[unit_of_work(factory = db)]

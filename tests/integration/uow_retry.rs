@@ -10,7 +10,7 @@ use dbscope::{unit_of_work, Error, SessionFactory};
 use diesel::connection::SimpleConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::support::{Backend, Ctx, TestError};
+use crate::support::{Ctx, TestError};
 use crate::uow_support::Dialect;
 
 crate::all_backends!([uow_non_transient_errors_are_not_retried]);
@@ -151,40 +151,71 @@ fn uow_retry_gives_up_after_attempts_mysql() {
 }
 
 /// Two SERIALIZABLE units read both rows, meet at a barrier, then each bumps
-/// one row: a write skew PostgreSQL refuses for one of them (40001). Returns
-/// the sum it read.
+/// one row: a write skew PostgreSQL refuses for one of them (40001). With
+/// `retry`, both succeed, as if one ran after the other. Blocking units on two
+/// threads, and async units on two tasks.
 #[cfg(feature = "postgres")]
-#[unit_of_work(factory = db, isolation = serializable, retry = 5)]
-fn bump_after_reading_all(
-    db: &SessionFactory<diesel::PgConnection>,
-    conn: &mut diesel::PgConnection,
-    table: &str,
-    row: i64,
-    meet: &std::sync::Barrier,
-    first_attempt: &std::sync::atomic::AtomicBool,
-    attempts: &AtomicUsize,
-) -> Result<i64, Error> {
+mod write_skew {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    use dbscope::{unit_of_work, Error, PoolStats, SessionFactory};
+    use diesel::connection::SimpleConnection;
+    use diesel::PgConnection;
+
+    use crate::support::{tokio_runtime, Backend, Ctx, Postgres};
     use crate::uow_support::Queries;
 
-    attempts.fetch_add(1, Ordering::SeqCst);
-    let sum = conn.query_i64(&format!("SELECT CAST(SUM(v) AS BIGINT) AS n FROM {table}"))?;
-    // Only the first attempt waits for the other unit (a retry would wait forever).
-    if first_attempt.swap(false, Ordering::SeqCst) {
-        meet.wait();
+    /// What both units share: where they meet, and how many attempts ran.
+    #[derive(Default)]
+    struct Meeting {
+        barrier: Option<Barrier>,
+        attempts: AtomicUsize,
     }
-    conn.batch_execute(&format!("UPDATE {table} SET v = v + 1 WHERE id = {row}"))?;
-    Ok(sum)
-}
 
-#[cfg(feature = "postgres")]
-#[test]
-fn uow_serialization_failure_is_retried_pg() {
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Barrier;
+    /// One attempt's body: reads the sum, meets the other unit (first attempt
+    /// only: a retry would wait forever), bumps `row`, returns the sum read.
+    fn read_all_then_bump(
+        conn: &mut PgConnection,
+        table: &str,
+        row: i64,
+        meeting: &Meeting,
+        first_attempt: &AtomicBool,
+    ) -> Result<i64, Error> {
+        meeting.attempts.fetch_add(1, Ordering::SeqCst);
+        let sum = conn.query_i64(&format!("SELECT CAST(SUM(v) AS BIGINT) AS n FROM {table}"))?;
+        if first_attempt.swap(false, Ordering::SeqCst) {
+            meeting.barrier.as_ref().expect("barrier").wait();
+        }
+        conn.batch_execute(&format!("UPDATE {table} SET v = v + 1 WHERE id = {row}"))?;
+        Ok(sum)
+    }
 
-    use crate::support::Postgres;
+    #[unit_of_work(factory = db, isolation = serializable, retry = 5)]
+    fn bump(
+        db: &SessionFactory<PgConnection>,
+        conn: &mut PgConnection,
+        table: &str,
+        row: i64,
+        meeting: &Meeting,
+        first_attempt: &AtomicBool,
+    ) -> Result<i64, Error> {
+        read_all_then_bump(conn, table, row, meeting, first_attempt)
+    }
 
-    crate::support::run::<Postgres>("uow_serialization_retry", |ctx| {
+    #[unit_of_work(factory = db, isolation = serializable, retry = 5)]
+    async fn bump_async(
+        db: &SessionFactory<PgConnection>,
+        conn: &mut PgConnection,
+        table: &str,
+        row: i64,
+        meeting: &Meeting,
+        first_attempt: &AtomicBool,
+    ) -> Result<i64, Error> {
+        read_all_then_bump(conn, table, row, meeting, first_attempt)
+    }
+
+    fn seed(ctx: &Ctx<Postgres>) -> (SessionFactory<PgConnection>, Meeting) {
         ctx.plain()
             .batch_execute(&format!(
                 "{}; {}",
@@ -193,35 +224,23 @@ fn uow_serialization_failure_is_retried_pg() {
             ))
             .expect("seed");
         let factory = ctx.builder().max_size(2).build().expect("factory");
-        let meet = Barrier::new(2);
-        let attempts = AtomicUsize::new(0);
-        let sums = std::thread::scope(|scope| {
-            let workers: Vec<_> = [1, 2]
-                .into_iter()
-                .map(|row| {
-                    let (factory, table, meet, attempts) = (&factory, &ctx.table, &meet, &attempts);
-                    scope.spawn(move || {
-                        let first_attempt = AtomicBool::new(true);
-                        bump_after_reading_all(factory, table, row, meet, &first_attempt, attempts)
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().expect("worker").expect("succeeds after retrying"))
-                .collect::<Vec<_>>()
-        });
-        let stats = factory.stats();
+        let meeting = Meeting {
+            barrier: Some(Barrier::new(2)),
+            ..Meeting::default()
+        };
+        (factory, meeting)
+    }
+
+    fn check(ctx: &Ctx<Postgres>, stats: PoolStats, meeting: &Meeting, mut sums: Vec<i64>) {
         assert!(
             stats.unit_retries >= 1,
-            "no serialization failure happened or it was not retried: {stats:?}"
+            "no serialization failure happened, or it was not retried: {stats:?}"
         );
-        assert!(attempts.load(Ordering::SeqCst) >= 3, "{stats:?}");
-        assert_eq!(stats.in_use, 0);
+        assert!(meeting.attempts.load(Ordering::SeqCst) >= 3, "{stats:?}");
+        assert_eq!(stats.in_use, 0, "{stats:?}");
         // Serializable: as if one ran after the other, so one read 0, the other 1.
-        let mut sorted = sums.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, vec![0, 1], "sums read: {sums:?}");
+        sums.sort_unstable();
+        assert_eq!(sums, vec![0, 1], "sums read by the two units");
         let mut admin = ctx.plain();
         for row in [1, 2] {
             let v = Postgres::scalar(
@@ -233,5 +252,58 @@ fn uow_serialization_failure_is_retried_pg() {
             );
             assert_eq!(v.unwrap(), 1, "row {row} bumped exactly once");
         }
-    });
+    }
+
+    #[test]
+    fn uow_serialization_failure_is_retried() {
+        crate::support::run::<Postgres>("uow_serialization_retry", |ctx| {
+            let (factory, meeting) = seed(ctx);
+            let sums = std::thread::scope(|scope| {
+                let workers: Vec<_> = [1, 2]
+                    .into_iter()
+                    .map(|row| {
+                        let (factory, table, meeting) = (&factory, &ctx.table, &meeting);
+                        scope.spawn(move || {
+                            bump(factory, table, row, meeting, &AtomicBool::new(true))
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().expect("worker").expect("succeeds after retrying"))
+                    .collect()
+            });
+            check(ctx, factory.stats(), &meeting, sums);
+        });
+    }
+
+    #[test]
+    fn uow_serialization_failure_is_retried_async() {
+        crate::support::run::<Postgres>("uow_serialization_retry_async", |ctx| {
+            let (factory, meeting) = seed(ctx);
+            let meeting = Arc::new(meeting);
+            let runtime = tokio_runtime();
+            let tasks: Vec<_> = [1, 2]
+                .into_iter()
+                .map(|row| {
+                    let (factory, table, meeting) =
+                        (factory.clone(), ctx.table.clone(), Arc::clone(&meeting));
+                    runtime.spawn(async move {
+                        let first_attempt = AtomicBool::new(true);
+                        bump_async(&factory, &table, row, &meeting, &first_attempt).await
+                    })
+                })
+                .collect();
+            let sums = tasks
+                .into_iter()
+                .map(|task| {
+                    runtime
+                        .block_on(task)
+                        .expect("task")
+                        .expect("succeeds after retrying")
+                })
+                .collect();
+            check(ctx, factory.stats(), &meeting, sums);
+        });
+    }
 }
