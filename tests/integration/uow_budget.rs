@@ -284,6 +284,7 @@ mod pg_server {
 #[cfg(feature = "mysql")]
 mod mariadb_server {
     use dbscope::{unit_of_work, Error, SessionFactory};
+    use diesel::connection::SimpleConnection;
     use diesel::MysqlConnection;
 
     use crate::support::{Backend, Mysql};
@@ -397,6 +398,43 @@ mod mariadb_server {
                 .expect("factory with an endless budget");
             let (inside, _) = factory_budget_inside(&factory).expect("unit");
             assert_eq!(inside, 31_536_000);
+        });
+    }
+
+    /// Idles inside its transaction for longer than its budget, then queries.
+    #[unit_of_work(factory = db, budget_ms = 1000)]
+    fn idle_past_budget(
+        db: &SessionFactory<MysqlConnection>,
+        conn: &mut MysqlConnection,
+        table: &str,
+    ) -> Result<i64, Error> {
+        conn.batch_execute(&format!("INSERT INTO {table} (id, v) VALUES (1, 1)"))?;
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        Ok(conn.query_i64(&format!("SELECT COUNT(*) AS n FROM {table}"))?)
+    }
+
+    /// MariaDB ends a transaction left idle past the unit's budget: the unit
+    /// fails with a lost connection, its insert is gone, and the pool opens a
+    /// new connection for the next unit (with the factory's budget).
+    #[test]
+    fn uow_unit_idle_past_budget_is_ended_by_the_server() {
+        use dbscope::{classify, TransientKind};
+
+        crate::support::run::<Mysql>("uow_budget_unit_idle_my", |ctx| {
+            let factory = ctx.builder().max_size(1).build().expect("factory");
+            let (_, pid) = factory_budget_inside(&factory).expect("unit");
+            let error = idle_past_budget(&factory, &ctx.table).expect_err("ended by the server");
+            assert_eq!(
+                error.diesel_error().and_then(classify),
+                Some(TransientKind::ConnectionLost),
+                "{error}"
+            );
+            assert!(!ctx.has_row(1), "the ended transaction's insert persisted");
+            let stats = factory.stats();
+            assert_eq!((stats.in_use, stats.open), (0, 0), "{stats:?}");
+            let (budget, next) = factory_budget_inside(&factory).expect("next unit");
+            assert_ne!(next, pid, "the ended connection was reused");
+            assert_eq!(budget, 5);
         });
     }
 }
