@@ -13,6 +13,12 @@
 //! and `FIGURE starvation_ideal_fraction` (units-of-work throughput over the
 //! ideal, concurrency / call latency). Runs on PostgreSQL when
 //! `PG_DATABASE_URL` is set, else on a SQLite file.
+//!
+//! Then a sweep over concurrency (10 to 200 requests at once, same pool of 5)
+//! for both forms, drawn as `docs/starvation.svg` (or the path in
+//! `STARVATION_SVG`): throughput and p99 latency against concurrency.
+//! Regenerate it with
+//! `PG_DATABASE_URL=postgres://postgres@127.0.0.1:5432/dbscope_test cargo bench --bench starvation --all-features`.
 
 mod support;
 
@@ -35,7 +41,13 @@ use schema::starvation_rows;
 const POOL_SIZE: usize = 5;
 const CONCURRENCY: usize = 100;
 const CALL_LATENCY: Duration = Duration::from_millis(100);
-const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Long enough for held code at the sweep's top concurrency to finish: 200
+/// requests through 5 connections held 100 ms each take about 4 s.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The concurrency levels of the sweep drawn in docs/starvation.svg.
+const SWEEP: [usize; 6] = [10, 25, 50, 100, 150, 200];
+/// Rows seeded: one per request of the largest run.
+const ROWS: usize = 200;
 
 /// The slow non-database work: a model or HTTP call.
 async fn fake_remote_call(hits: i64) -> i64 {
@@ -118,14 +130,14 @@ struct Outcome {
     failures: usize,
 }
 
-/// Fires `CONCURRENCY` requests at once and measures them.
-async fn fire<F, Fut>(request: F) -> Outcome
+/// Fires `concurrency` requests at once and measures them.
+async fn fire<F, Fut>(concurrency: usize, request: F) -> Outcome
 where
     F: Fn(i32) -> Fut,
     Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
 {
     let started = Instant::now();
-    let tasks: Vec<_> = (0..CONCURRENCY as i32)
+    let tasks: Vec<_> = (0..concurrency as i32)
         .map(|id| {
             let future = request(id + 1);
             tokio::spawn(async move {
@@ -135,7 +147,7 @@ where
             })
         })
         .collect();
-    let mut latencies = Vec::with_capacity(CONCURRENCY);
+    let mut latencies = Vec::with_capacity(concurrency);
     let (mut timeouts, mut failures) = (0, 0);
     for task in tasks {
         let (latency, result) = task.await.expect("a request task panicked");
@@ -172,7 +184,7 @@ fn report(label: &str, outcome: &Outcome) {
 /// Creates the table with one row per request, on a connection of `factory`.
 fn seed<S: SessionSource>(factory: &S) {
     use diesel::connection::SimpleConnection;
-    let rows: Vec<String> = (1..=CONCURRENCY).map(|id| format!("({id}, 0)")).collect();
+    let rows: Vec<String> = (1..=ROWS).map(|id| format!("({id}, 0)")).collect();
     let mut conn = factory.session_factory().checkout().expect("checkout");
     conn.batch_execute(&format!(
         "DROP TABLE IF EXISTS starvation_rows; \
@@ -188,7 +200,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let (held, units) = runtime.block_on(async {
+    let (held, units, sweep, backend) = runtime.block_on(async {
         match support::server_url("PG_DATABASE_URL") {
             Some(url) => {
                 let factory = Arc::new(
@@ -201,9 +213,15 @@ fn main() {
                 );
                 seed(&factory);
                 println!("PostgreSQL, pool of {POOL_SIZE}, {CONCURRENCY} concurrent requests, {CALL_LATENCY:?} remote call");
-                let held = fire(|id| pg_held(Arc::clone(&factory), id)).await;
-                let units = fire(|id| pg_units(Arc::clone(&factory), id)).await;
-                (held, units)
+                let held = fire(CONCURRENCY, |id| pg_held(Arc::clone(&factory), id)).await;
+                let units = fire(CONCURRENCY, |id| pg_units(Arc::clone(&factory), id)).await;
+                let mut sweep = Vec::new();
+                for concurrency in SWEEP {
+                    let held = fire(concurrency, |id| pg_held(Arc::clone(&factory), id)).await;
+                    let units = fire(concurrency, |id| pg_units(Arc::clone(&factory), id)).await;
+                    sweep.push(Point { concurrency, held, units });
+                }
+                (held, units, sweep, "PostgreSQL")
             }
             None => {
                 let dir = std::env::temp_dir().join(format!("dbscope-starvation-{}", std::process::id()));
@@ -219,9 +237,16 @@ fn main() {
                 );
                 seed(&factory);
                 println!("SQLite file, pool of {POOL_SIZE}, {CONCURRENCY} concurrent requests, {CALL_LATENCY:?} remote call");
-                let held = fire(|id| sqlite_held(Arc::clone(&factory), id)).await;
-                let units = fire(|id| sqlite_units(Arc::clone(&factory), id)).await;
-                (held, units)
+                let held = fire(CONCURRENCY, |id| sqlite_held(Arc::clone(&factory), id)).await;
+                let units = fire(CONCURRENCY, |id| sqlite_units(Arc::clone(&factory), id)).await;
+                let mut sweep = Vec::new();
+                for concurrency in SWEEP {
+                    let held = fire(concurrency, |id| sqlite_held(Arc::clone(&factory), id)).await;
+                    let units =
+                        fire(concurrency, |id| sqlite_units(Arc::clone(&factory), id)).await;
+                    sweep.push(Point { concurrency, held, units });
+                }
+                (held, units, sweep, "SQLite file")
             }
         }
     });
@@ -230,4 +255,151 @@ fn main() {
     let ideal = CONCURRENCY as f64 / CALL_LATENCY.as_secs_f64();
     support::figure("starvation_speedup", units.throughput / held.throughput);
     support::figure("starvation_ideal_fraction", units.throughput / ideal);
+
+    println!("sweep: pool of {POOL_SIZE}, {CALL_LATENCY:?} remote call");
+    for point in &sweep {
+        report(&format!("{:>3} held", point.concurrency), &point.held);
+        report(&format!("{:>3} units", point.concurrency), &point.units);
+    }
+    let path = std::env::var_os("STARVATION_SVG").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/starvation.svg"),
+        std::path::PathBuf::from,
+    );
+    match draw(&path, backend, &sweep) {
+        Ok(()) => println!("wrote {}", path.display()),
+        Err(error) => {
+            eprintln!("could not draw {}: {error}", path.display());
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Both forms measured at one concurrency level.
+struct Point {
+    concurrency: usize,
+    held: Outcome,
+    units: Outcome,
+}
+
+/// Draws the sweep: throughput (left) and p99 latency (right) against
+/// concurrency, held connections against units of work.
+fn draw(
+    path: &std::path::Path,
+    backend: &str,
+    sweep: &[Point],
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+
+    const HELD: RGBColor = RGBColor(0xc0, 0x39, 0x2b);
+    const UNITS: RGBColor = RGBColor(0x1f, 0x6f, 0xb4);
+    const IDEAL: RGBColor = RGBColor(0x99, 0x99, 0x99);
+    let max_c = SWEEP[SWEEP.len() - 1] as f64 * 1.05;
+    let ideal = |c: f64| c / CALL_LATENCY.as_secs_f64();
+    let timeouts: usize = sweep
+        .iter()
+        .map(|p| p.held.timeouts + p.units.timeouts)
+        .sum();
+
+    let root = SVGBackend::new(path, (960, 440)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let title = format!(
+        "Pool of {POOL_SIZE}, each request: read, {} ms remote call, write ({backend}; checkout timeouts: {timeouts})",
+        CALL_LATENCY.as_millis()
+    );
+    let root = root.titled(&title, ("sans-serif", 17))?;
+    let (left, right) = root.split_horizontally(480);
+
+    let series = |f: fn(&Outcome) -> f64, held: bool| -> Vec<(f64, f64)> {
+        sweep
+            .iter()
+            .map(|p| {
+                (
+                    p.concurrency as f64,
+                    f(if held { &p.held } else { &p.units }),
+                )
+            })
+            .collect()
+    };
+    let throughput = |o: &Outcome| o.throughput;
+    let p99 = |o: &Outcome| o.p99.as_secs_f64() * 1e3;
+
+    let top = ideal(max_c) * 1.05;
+    let mut chart = ChartBuilder::on(&left)
+        .caption(
+            "throughput (requests/s, higher is better)",
+            ("sans-serif", 15),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0f64..max_c, 0f64..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("concurrent requests")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, 0.0), (max_c, ideal(max_c))],
+            IDEAL.stroke_width(1),
+        ))?
+        .label("ideal: concurrency / call latency")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], IDEAL.stroke_width(1)));
+    for (held, color, label) in [
+        (false, UNITS, "units of work"),
+        (true, HELD, "connection held"),
+    ] {
+        let points = series(throughput, held);
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+
+    let top = sweep
+        .iter()
+        .map(|p| p99(&p.held).max(p99(&p.units)))
+        .fold(0.0, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&right)
+        .caption("p99 latency (ms, lower is better)", ("sans-serif", 15))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0f64..max_c, 0f64..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("concurrent requests")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    for (held, color, label) in [
+        (true, HELD, "connection held"),
+        (false, UNITS, "units of work"),
+    ] {
+        let points = series(p99, held);
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    root.present()?;
+    Ok(())
 }
