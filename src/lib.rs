@@ -301,3 +301,219 @@ pub use dbscope_runtime::*;
 /// `immediate`/`exclusive` and non-serializable isolation levels add no-op
 /// calls whose trait bounds reject backends that cannot honour them.
 pub use dbscope_macros::unit_of_work;
+
+/// Checks, at compile time, that a function which crosses a boundary (a
+/// spawned task, a queued job, a long async flow around an LLM or HTTP call)
+/// holds no session and carries no row; parameters marked `#[load]` become
+/// ids, reloaded in a short unit of work when the call starts.
+///
+/// Every parameter type and the return type are checked, also inside
+/// `Option`, `Result`, `Vec`, slices, arrays, tuples, `Box`, `Arc`, `Rc`,
+/// `Cow`, maps, sets, cells, locks and references. Rejected, each with its own
+/// error on the offending type:
+/// - sessions: [`Session`] and [`PooledConnection`];
+/// - diesel connections (any `diesel::Connection`, also behind `&mut`);
+/// - pooled connections of any pool (types that deref to a connection: r2d2,
+///   deadpool-style guards, ours);
+/// - model rows: types diesel knows as table-backed (`HasTable`, from
+///   `#[derive(Identifiable)]`, or `Selectable` on an enabled backend).
+///
+/// Accepted: ids ([`Id`]), plain data and DTOs, [`SessionFactory`] in any form
+/// (it is a handle, not a session), diesel tables, generic type parameters,
+/// and types marked [`Detached`].
+///
+/// ```
+/// use dbscope::{detach_ids, Error, Id, SessionFactory};
+/// use diesel::prelude::*;
+///
+/// diesel::table! { apps (id) { id -> Integer, name -> Text } }
+///
+/// #[derive(Queryable, Identifiable, Debug)]
+/// pub struct App { pub id: i32, pub name: String }
+///
+/// #[detach_ids(factory = db)]
+/// async fn summarise(db: &SessionFactory<SqliteConnection>, #[load] app: App) -> Result<String, Error> {
+///     // `app` was loaded in a unit of work that is already over.
+///     assert_eq!(db.stats().in_use, 0);
+///     Ok(call_llm(&app.name).await) // slow, and no connection held
+/// }
+///
+/// async fn call_llm(prompt: &str) -> String { format!("summary of {prompt}") }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// let db = SessionFactory::<SqliteConnection>::new("file:detach-doc?mode=memory&cache=shared")?;
+/// # use diesel::connection::SimpleConnection;
+/// # db.checkout()?.batch_execute("CREATE TABLE apps (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO apps VALUES (7, 'reports')")?;
+/// let id: Id<App> = Id::new(7);
+/// assert_eq!(summarise(&db, id).await?, "summary of reports"); // callers pass the id
+/// # Ok(())
+/// # }
+/// ```
+///
+/// ```compile_fail
+/// # use dbscope::detach_ids;
+/// # use diesel::prelude::*;
+/// # diesel::table! { apps (id) { id -> Integer, name -> Text } }
+/// # #[derive(Queryable, Identifiable)] pub struct App { pub id: i32, pub name: String }
+/// #[detach_ids]
+/// fn report(apps: Vec<App>) {} // error: `App` is a row bound to a table; pass its id
+/// ```
+///
+/// ```compile_fail
+/// # use dbscope::detach_ids;
+/// # use diesel::prelude::*;
+/// #[detach_ids]
+/// fn report(conn: &mut SqliteConnection) {} // error: `SqliteConnection` is a database connection
+/// ```
+///
+/// # Options
+///
+/// ## `factory = <expr>` (needed by `#[load]`)
+/// Where `#[load]` parameters are loaded from: a parameter, a field
+/// (`self.db`) or any expression whose type implements [`SessionSource`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use dbscope::{detach_ids, Error, Id, SessionFactory};
+/// use diesel::prelude::*;
+///
+/// diesel::table! { apps (id) { id -> Integer, name -> Text } }
+/// #[derive(Queryable, Identifiable)]
+/// pub struct App { pub id: i32, pub name: String }
+///
+/// struct Worker { db: Arc<SessionFactory<SqliteConnection>> }
+///
+/// impl Worker {
+///     #[detach_ids(factory = self.db)]
+///     fn run(&self, #[load] app: App, attempt: u32) -> Result<String, Error> {
+///         Ok(format!("{} (attempt {attempt})", app.name))
+///     }
+/// }
+///
+/// let db = Arc::new(SessionFactory::<SqliteConnection>::new("file:detach-doc-factory?mode=memory&cache=shared")?);
+/// # use diesel::connection::SimpleConnection;
+/// # db.checkout()?.batch_execute("CREATE TABLE apps (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO apps VALUES (1, 'reports')")?;
+/// let worker = Worker { db };
+/// assert_eq!(worker.run(Id::new(1), 2)?, "reports (attempt 2)");
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// ## `crate = path`
+/// Where the expansion finds this crate, as for [`unit_of_work`].
+///
+/// ```
+/// mod storage { pub use dbscope::*; }
+/// #[storage::detach_ids(crate = storage)]
+/// fn plain(id: storage::Id<()>) -> i32 { id.key() }
+/// assert_eq!(plain(storage::Id::new(3)), 3);
+/// ```
+///
+/// # Parameter attributes
+///
+/// ## `#[load]`, `#[load(key = K)]`
+/// `#[load] app: App` becomes `app: Id<App>` in the signature callers see
+/// (`Id<App, K>` with `key = K`; the default key is `i32`). When the call
+/// starts, every `#[load]` row is loaded by [`load_by_id`] in one short
+/// read-only unit of work on `factory` (retried up to 3 attempts on transient
+/// errors; sync: [`run_unit_retrying`], async: [`run_unit_async_retrying`]),
+/// and the session is released before the body runs. The body sees the
+/// current row, not a copy taken when the work was queued. `#[load] mut app`
+/// works; several `#[load]` parameters share one unit.
+///
+/// A missing row (deleted, or never committed) is an error with
+/// [`Phase::NotFound`], converted into the function's error type with `From`,
+/// so the function must return `Result<T, E>` with `E: From<dbscope::Error>`.
+///
+/// ```
+/// use dbscope::{detach_ids, Error, Id, Phase, SessionFactory};
+/// use diesel::prelude::*;
+///
+/// diesel::table! { users (id) { id -> BigInt, email -> Text } }
+/// #[derive(Queryable, Identifiable)]
+/// pub struct User { pub id: i64, pub email: String }
+///
+/// #[detach_ids(factory = db)]
+/// fn welcome(db: &SessionFactory<SqliteConnection>, #[load(key = i64)] user: User) -> Result<String, Error> {
+///     Ok(format!("welcome, {}", user.email))
+/// }
+///
+/// let db = SessionFactory::<SqliteConnection>::new("file:detach-doc-load?mode=memory&cache=shared")?;
+/// # use diesel::connection::SimpleConnection;
+/// # db.checkout()?.batch_execute("CREATE TABLE users (id BIGINT PRIMARY KEY, email TEXT NOT NULL); INSERT INTO users VALUES (1, 'ann@example.com')")?;
+/// assert_eq!(welcome(&db, Id::new(1))?, "welcome, ann@example.com");
+/// assert_eq!(welcome(&db, Id::new(2)).unwrap_err().phase(), Phase::NotFound);
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// ## `#[allow_attached]`, `#[allow_attached(reason = "..")]`
+/// Exempts one parameter from the checks, visibly (the signature callers see
+/// is unchanged). For a type that is always safe to carry, implement
+/// [`Detached`] instead.
+///
+/// ```
+/// use dbscope::detach_ids;
+/// use diesel::prelude::*;
+///
+/// diesel::table! { apps (id) { id -> Integer, name -> Text } }
+/// #[derive(Queryable, Identifiable)]
+/// pub struct App { pub id: i32, pub name: String }
+///
+/// #[detach_ids]
+/// fn render(#[allow_attached(reason = "rendered right away, on this thread")] app: &App) -> String {
+///     app.name.clone()
+/// }
+/// assert_eq!(render(&App { id: 1, name: "reports".into() }), "reports");
+/// ```
+///
+/// # Jobs and tasks
+/// Start detached work from inside a unit of work with [`after_commit`] or
+/// [`spawn_after_commit`]: it runs once the data it needs is committed, and
+/// never after a rollback. [`Id`] serialises as its bare key (feature
+/// `serde`), so a job payload is a JSON object of ids; `examples/job_worker.rs`
+/// shows a queue with `SELECT .. FOR UPDATE SKIP LOCKED` workers.
+///
+/// # Errors
+/// At run time, only with `#[load]`: the load unit's errors (checkout timeout,
+/// connect, `BEGIN`, the query) and [`Phase::NotFound`], converted with
+/// `E::from`. At compile time, each at the offending token: a session, a
+/// connection, a pooled connection or a row as a parameter or return type
+/// (the message names which, and the fix); unknown, duplicate or malformed
+/// options; `#[load]` without `factory`, on `self`, on a pattern, on a type
+/// that is not a row (a reference, a container, or no `Identifiable`), in a
+/// function that does not return `Result`; malformed `#[allow_attached]`;
+/// `const` and variadic functions.
+///
+/// # Equivalent code
+/// ```ignore
+/// #[detach_ids(factory = db)]
+/// pub fn send(db: &SessionFactory<PgConnection>, #[load] app: App, note: Option<String>) -> Result<(), JobError> {
+///     body
+/// }
+/// ```
+/// expands to (the `__private` items are glue over [`load_by_id`] and
+/// [`run_unit_retrying`]):
+/// ```ignore
+/// pub fn send(db: &SessionFactory<PgConnection>, app: dbscope::Id<App>, note: Option<String>) -> Result<(), JobError> {
+///     {
+///         use dbscope::__private::detach::probes::*;
+///         // One no-op probe per leaf type: an unmet bound names what was found.
+///         (&&&&&&&&&dbscope::__private::detach::Probe::<SessionFactory<PgConnection>>::new()).probe().param();
+///         (&&&&&&&&&dbscope::__private::detach::Probe::<JobError>::new()).probe().returned();
+///     }
+///     const __DETACH_LOAD: dbscope::UnitOptions = dbscope::UnitOptions::new(concat!(module_path!(), "::", "send", "#load"))
+///         .read_only(true)
+///         .retry(dbscope::RetryPolicy::attempts(3));
+///     let (app,): (App,) = match dbscope::__private::detach::load(&db, &__DETACH_LOAD, |conn| {
+///         Ok((dbscope::load_by_id(conn, &app)?,))
+///     }) {
+///         Ok(rows) => rows,
+///         Err(error) => return Err(JobError::from(error)),
+///     };
+///     body
+/// }
+/// ```
+/// Probes are resolved by method lookup at compile time (autoref
+/// specialization: the first of `Detached`, session, pooled connection,
+/// connection, table, row that the type meets decides) and compile to nothing.
+pub use dbscope_macros::detach_ids;

@@ -8,7 +8,7 @@ use syn::visit::Visit;
 use syn::{Attribute, FnArg, Pat, PatType, ReturnType, Type};
 
 use crate::errors::Errors;
-use crate::item::UnitFn;
+use crate::item::FnItem;
 
 /// How the body runs relative to the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub(crate) fn is_session_marker(attr: &Attribute) -> bool {
 }
 
 /// Analyses `function`, pushing every problem it finds to `errors`.
-pub(crate) fn analyse<'a>(function: &'a UnitFn, errors: &mut Errors) -> Analysis<'a> {
+pub(crate) fn analyse<'a>(function: &'a FnItem, errors: &mut Errors) -> Analysis<'a> {
     let sig = &function.sig;
     if let Some(constness) = &sig.constness {
         errors.push(syn::Error::new(
@@ -102,7 +102,7 @@ pub(crate) fn analyse<'a>(function: &'a UnitFn, errors: &mut Errors) -> Analysis
 /// Finds the session parameter: the ones marked `#[session]` if any are, else
 /// the ones whose type is `&mut ..Connection` or `&mut Session<..>`.
 fn find_session<'a>(
-    function: &'a UnitFn,
+    function: &'a FnItem,
     errors: &mut Errors,
 ) -> (Option<SessionParam<'a>>, Vec<usize>) {
     let mut marked = Vec::new();

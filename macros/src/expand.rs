@@ -10,15 +10,22 @@ use crate::analysis::{self, is_session_marker, Flavour, SessionParam};
 use crate::await_check::{self, AwaitPolicy};
 use crate::errors::Errors;
 use crate::fallback;
-use crate::item::UnitFn;
+use crate::item::{FnItem, MacroName};
 use crate::options::{Options, RawOptions};
+
+/// How `#[unit_of_work]` names itself in errors about the item.
+const UNIT_OF_WORK: MacroName = MacroName {
+    name: "unit_of_work",
+    goes_on: "a function that takes a session",
+    advice: "put it on each method that does database work",
+};
 
 /// Expands `#[unit_of_work(args)] item`. Never panics: every problem becomes
 /// a compile error next to a caller-facing stand-in of the function.
 pub(crate) fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let raw = RawOptions::parse(args, &mut errors);
-    let function = match UnitFn::parse(item.clone()) {
+    let function = match FnItem::parse(item.clone(), &UNIT_OF_WORK) {
         Ok(function) => function,
         Err(error) => {
             errors.push(error);
@@ -35,14 +42,18 @@ pub(crate) fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream 
         (None, Some(options), Some(session), Some(ret)) => {
             generate(&function, analysis.flavour, session, ret, &options)
         }
-        (error, ..) => fallback::stand_in(&function, &analysis.session_indices, error),
+        (error, ..) => fallback::stand_in(
+            &function,
+            caller_signature(&function, &analysis.session_indices),
+            error,
+        ),
     }
 }
 
 /// The function with the session parameter removed, its body run as a unit
 /// of work.
 fn generate(
-    function: &UnitFn,
+    function: &FnItem,
     flavour: Flavour,
     session: &SessionParam<'_>,
     ret: &Type,
@@ -164,7 +175,7 @@ fn generate(
 }
 
 /// `tokens` with every span set to `span`.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut token| {
@@ -181,7 +192,7 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
 }
 
 /// `const __UOW_OPTIONS: UnitOptions = UnitOptions::new("module::name")...;`
-fn options_const(function: &UnitFn, options: &Options, private: &TokenStream) -> TokenStream {
+fn options_const(function: &FnItem, options: &Options, private: &TokenStream) -> TokenStream {
     let name = function.sig.ident.to_string();
     let name = name.strip_prefix("r#").unwrap_or(&name);
     let duration = quote!(#private::core::time::Duration);
@@ -215,7 +226,7 @@ fn options_const(function: &UnitFn, options: &Options, private: &TokenStream) ->
 }
 
 /// `&factory`, parenthesised only where precedence needs it.
-fn borrow(factory: &Expr) -> TokenStream {
+pub(crate) fn borrow(factory: &Expr) -> TokenStream {
     match factory {
         Expr::Path(_)
         | Expr::Field(_)
@@ -232,7 +243,7 @@ fn borrow(factory: &Expr) -> TokenStream {
 
 /// The signature callers see: without the session parameters and without
 /// `#[session]` markers or a variadic.
-pub(crate) fn caller_signature(function: &UnitFn, remove: &[usize]) -> syn::Signature {
+pub(crate) fn caller_signature(function: &FnItem, remove: &[usize]) -> syn::Signature {
     let mut sig = function.sig.clone();
     sig.inputs = sig
         .inputs

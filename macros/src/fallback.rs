@@ -5,19 +5,17 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use crate::errors::Errors;
-use crate::expand::caller_signature;
-use crate::item::UnitFn;
+use crate::item::FnItem;
 
-/// The function as callers will see it (session parameters removed), with an
-/// inert body, plus `error`.
+/// The function with `sig`, the signature callers see (for `#[unit_of_work]`
+/// without the session parameter), an inert body, and `error`.
 pub(crate) fn stand_in(
-    function: &UnitFn,
-    remove: &[usize],
+    function: &FnItem,
+    sig: syn::Signature,
     error: Option<syn::Error>,
 ) -> TokenStream {
     let attrs = &function.outer_attrs;
     let vis = &function.vis;
-    let sig = caller_signature(function, remove);
     let error = error.map(syn::Error::into_compile_error);
     quote! {
         #(#attrs)*

@@ -1,12 +1,22 @@
-//! The function `#[unit_of_work]` is put on: a free `fn` or a method with a
-//! body, as written.
+//! The function an attribute is put on: a free `fn` or a method with a body,
+//! as written. Shared by `#[unit_of_work]` and `#[detach_ids]`.
 
 use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 use syn::{AttrStyle, Attribute, Block, Item, ItemFn, Signature, Visibility};
 
+/// Which attribute is parsing, for its error messages.
+pub(crate) struct MacroName {
+    /// `unit_of_work`.
+    pub(crate) name: &'static str,
+    /// What it goes on: "a function that takes a session".
+    pub(crate) goes_on: &'static str,
+    /// Where to put it instead: "put it on each method that does database work".
+    pub(crate) advice: &'static str,
+}
+
 /// A function with a body, split the way the expansion needs it.
-pub(crate) struct UnitFn {
+pub(crate) struct FnItem {
     /// `#[...]` and doc comments above the function.
     pub(crate) outer_attrs: Vec<Attribute>,
     /// `#![...]` at the top of the body.
@@ -16,17 +26,17 @@ pub(crate) struct UnitFn {
     pub(crate) block: Block,
 }
 
-impl UnitFn {
+impl FnItem {
     /// Parses the item. Anything but a function with a body is an error that
     /// says where the attribute goes instead.
-    pub(crate) fn parse(item: TokenStream) -> syn::Result<UnitFn> {
+    pub(crate) fn parse(item: TokenStream, attribute: &MacroName) -> syn::Result<FnItem> {
         match syn::parse2::<ItemFn>(item.clone()) {
             Ok(function) => {
                 let (inner_attrs, outer_attrs) = function
                     .attrs
                     .into_iter()
                     .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
-                Ok(UnitFn {
+                Ok(FnItem {
                     outer_attrs,
                     inner_attrs,
                     vis: function.vis,
@@ -34,13 +44,13 @@ impl UnitFn {
                     block: *function.block,
                 })
             }
-            Err(error) => Err(explain_not_a_fn(item).unwrap_or(error)),
+            Err(error) => Err(explain_not_a_fn(item, attribute).unwrap_or(error)),
         }
     }
 }
 
 /// A better error than "expected `fn`" for items that parse as something else.
-fn explain_not_a_fn(item: TokenStream) -> Option<syn::Error> {
+fn explain_not_a_fn(item: TokenStream, attribute: &MacroName) -> Option<syn::Error> {
     if let Ok(declaration) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
         if declaration.default.is_none() {
             let span = declaration
@@ -48,8 +58,11 @@ fn explain_not_a_fn(item: TokenStream) -> Option<syn::Error> {
                 .map_or_else(|| declaration.sig.span(), |semi| semi.span);
             return Some(syn::Error::new(
                 span,
-                "`#[unit_of_work]` needs a function body; put it on the method in the `impl` \
-                 block, not on a declaration without a body",
+                format!(
+                    "`#[{}]` needs a function body; put it on the method in the `impl` \
+                     block, not on a declaration without a body",
+                    attribute.name
+                ),
             ));
         }
         return None;
@@ -72,8 +85,8 @@ fn explain_not_a_fn(item: TokenStream) -> Option<syn::Error> {
     Some(syn::Error::new(
         span,
         format!(
-            "`#[unit_of_work]` goes on a function that takes a session, not on {what}; \
-             put it on each method that does database work"
+            "`#[{}]` goes on {}, not on {what}; {}",
+            attribute.name, attribute.goes_on, attribute.advice
         ),
     ))
 }

@@ -1,4 +1,5 @@
-//! Procedural macros of [dbscope](https://docs.rs/dbscope): `#[unit_of_work]`.
+//! Procedural macros of [dbscope](https://docs.rs/dbscope): `#[unit_of_work]`
+//! and `#[detach_ids]`.
 //!
 //! Use them through the `dbscope` crate, which documents them and provides the
 //! runtime their expansions call. Everything here works on `proc_macro2`, so
@@ -6,6 +7,7 @@
 
 mod analysis;
 mod await_check;
+mod detach;
 mod errors;
 mod expand;
 mod fallback;
@@ -24,4 +26,15 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::unit_of_work(args.into(), item.into()).into()
+}
+
+/// Checks at compile time that a function crossing a boundary holds no
+/// session and carries no row, and turns `#[load]` parameters into ids that
+/// are reloaded when the call starts.
+///
+/// See the documentation of `dbscope::detach_ids` for the options and the
+/// code this expands to.
+#[proc_macro_attribute]
+pub fn detach_ids(args: TokenStream, item: TokenStream) -> TokenStream {
+    detach::detach_ids(args.into(), item.into()).into()
 }

@@ -33,9 +33,9 @@ const LEVELS: &[(&str, &str)] = &[
 
 /// An option as written: the key's span and the value.
 #[derive(Clone)]
-struct Written<T> {
-    key: Span,
-    value: T,
+pub(crate) struct Written<T> {
+    pub(crate) key: Span,
+    pub(crate) value: T,
 }
 
 /// Options as written, before validation. Every field is set at most once.
@@ -132,7 +132,12 @@ const DEFAULT_BACKOFF_MS: u64 = 10;
 const DEFAULT_MAX_BACKOFF_MS: u64 = 1000;
 
 /// Sets `slot` once; a second time is a "duplicate" error on the key.
-fn set_once<T>(slot: &mut Option<Written<T>>, key: &Ident, value: T, errors: &mut Errors) {
+pub(crate) fn set_once<T>(
+    slot: &mut Option<Written<T>>,
+    key: &Ident,
+    value: T,
+    errors: &mut Errors,
+) {
     if slot.is_some() {
         errors.push(syn::Error::new(
             key.span(),
@@ -146,19 +151,20 @@ fn set_once<T>(slot: &mut Option<Written<T>>, key: &Ident, value: T, errors: &mu
     }
 }
 
-/// The key of `meta` as an identifier (keywords such as `crate` included).
-fn key_of(meta: &ParseNestedMeta<'_>) -> syn::Result<Ident> {
+/// The key of `meta` as an identifier (keywords such as `crate` included);
+/// `keys` are the valid ones, for the error.
+pub(crate) fn key_of(meta: &ParseNestedMeta<'_>, keys: &[&str]) -> syn::Result<Ident> {
     match meta.path.get_ident() {
         Some(ident) => Ok(ident.clone()),
         None => Err(syn::Error::new_spanned(
             &meta.path,
-            format!("expected an option name, one of {}", list(KEYS)),
+            format!("expected an option name, one of {}", list(keys)),
         )),
     }
 }
 
 /// `` `a`, `b` or `c` ``.
-fn list(names: &[&str]) -> String {
+pub(crate) fn list(names: &[&str]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     match quoted.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
@@ -169,7 +175,7 @@ fn list(names: &[&str]) -> String {
 
 /// Consumes whatever value follows a key (`= ...` or `(...)`) up to the next
 /// top-level comma, so parsing goes on after an error.
-fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
+pub(crate) fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
     while !input.is_empty() && !input.peek(Token![,]) {
         input.parse::<TokenTree>()?;
     }
@@ -177,7 +183,7 @@ fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
 }
 
 /// After a well-formed option, only `,` or the end may follow.
-fn expect_end_of_option(input: ParseStream<'_>, key: &Ident) -> syn::Result<()> {
+pub(crate) fn expect_end_of_option(input: ParseStream<'_>, key: &Ident) -> syn::Result<()> {
     if has_value(input) {
         return Err(syn::Error::new(
             input.span(),
@@ -188,7 +194,7 @@ fn expect_end_of_option(input: ParseStream<'_>, key: &Ident) -> syn::Result<()> 
 }
 
 /// Whether a value follows the key.
-fn has_value(input: ParseStream<'_>) -> bool {
+pub(crate) fn has_value(input: ParseStream<'_>) -> bool {
     !input.is_empty() && !input.peek(Token![,])
 }
 
@@ -224,7 +230,7 @@ fn int_value(
 }
 
 /// Reports a value given to a flag, and consumes it.
-fn flag(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<()> {
+pub(crate) fn flag(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<()> {
     if has_value(meta.input) {
         let span = meta.input.span();
         skip_value(meta.input)?;
@@ -236,6 +242,53 @@ fn flag(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<()> {
     Ok(())
 }
 
+/// Parses `= <expr>` after `factory`.
+pub(crate) fn factory_value(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<Expr> {
+    if !meta.input.peek(Token![=]) {
+        let span = if has_value(meta.input) {
+            meta.input.span()
+        } else {
+            key.span()
+        };
+        skip_value(meta.input)?;
+        return Err(syn::Error::new(
+            span,
+            "`factory` needs a value; write `factory = db` (a parameter) or `factory = self.db` (a field)",
+        ));
+    }
+    meta.value()?.parse()
+}
+
+/// Parses `= path` or `= "path"` after `crate`.
+pub(crate) fn crate_value(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<Path> {
+    let malformed = |span: Span| {
+        syn::Error::new(
+            span,
+            "`crate` needs a path; write `crate = my_crate::dbscope`",
+        )
+    };
+    if !meta.input.peek(Token![=]) {
+        let span = if has_value(meta.input) {
+            meta.input.span()
+        } else {
+            key.span()
+        };
+        skip_value(meta.input)?;
+        return Err(malformed(span));
+    }
+    let value = meta.value()?;
+    if value.peek(syn::LitStr) {
+        let lit: syn::LitStr = value.parse()?;
+        lit.parse_with(Path::parse_mod_style)
+            .map_err(|_| malformed(lit.span()))
+    } else {
+        let span = value.span();
+        value
+            .call(Path::parse_mod_style)
+            .map_err(|_| malformed(span))
+    }
+}
+
 impl RawOptions {
     /// Parses the attribute's arguments. Errors in one option do not stop the
     /// others from being read; every error lands in `errors`.
@@ -243,7 +296,7 @@ impl RawOptions {
         let mut raw = RawOptions::default();
         let mut local = Errors::default();
         let parser = syn::meta::parser(|meta| {
-            let parsed = key_of(&meta).and_then(|key| {
+            let parsed = key_of(&meta, KEYS).and_then(|key| {
                 raw.parse_one(&meta, &key, &mut local)?;
                 expect_end_of_option(meta.input, &key)
             });
@@ -271,19 +324,7 @@ impl RawOptions {
         match name.as_str() {
             "factory" => {
                 self.factory_attempted = true;
-                if !meta.input.peek(Token![=]) {
-                    let span = if has_value(meta.input) {
-                        meta.input.span()
-                    } else {
-                        key.span()
-                    };
-                    skip_value(meta.input)?;
-                    return Err(syn::Error::new(
-                        span,
-                        "`factory` needs a value; write `factory = db` (a parameter) or `factory = self.db` (a field)",
-                    ));
-                }
-                let expr: Expr = meta.value()?.parse()?;
+                let expr = factory_value(meta, key)?;
                 set_once(&mut self.factory, key, expr, errors);
             }
             "isolation" => {
@@ -354,7 +395,7 @@ impl RawOptions {
                     let mut retry = RawRetry::default();
                     let mut inner = Errors::default();
                     let nested = meta.parse_nested_meta(|nested| {
-                        let parsed = key_of(&nested)
+                        let parsed = key_of(&nested, RETRY_KEYS)
                             .and_then(|inner_key| retry.parse_one(&nested, &inner_key, &mut inner));
                         if let Err(error) = parsed {
                             inner.push(error);
@@ -387,35 +428,7 @@ impl RawOptions {
                 set_once(&mut self.retry, key, retry, errors);
             }
             "crate" => {
-                if !meta.input.peek(Token![=]) {
-                    let span = if has_value(meta.input) {
-                        meta.input.span()
-                    } else {
-                        key.span()
-                    };
-                    skip_value(meta.input)?;
-                    return Err(syn::Error::new(
-                        span,
-                        "`crate` needs a path; write `crate = my_crate::dbscope`",
-                    ));
-                }
-                let value = meta.value()?;
-                let malformed = |span: Span| {
-                    syn::Error::new(
-                        span,
-                        "`crate` needs a path; write `crate = my_crate::dbscope`",
-                    )
-                };
-                let path = if value.peek(syn::LitStr) {
-                    let lit: syn::LitStr = value.parse()?;
-                    lit.parse_with(Path::parse_mod_style)
-                        .map_err(|_| malformed(lit.span()))?
-                } else {
-                    let span = value.span();
-                    value
-                        .call(Path::parse_mod_style)
-                        .map_err(|_| malformed(span))?
-                };
+                let path = crate_value(meta, key)?;
                 set_once(&mut self.krate, key, path, errors);
             }
             _ => {

@@ -2,6 +2,7 @@
 //! change without notice.
 
 pub use crate::factory::SessionSource;
+pub use crate::id::load_by_id;
 pub use crate::macro_support::{
     require_isolation_levels, require_sqlite_locking, unit, unit_retrying, SupportsIsolationLevels,
     SupportsSqliteLocking, UnitResult,
@@ -14,4 +15,16 @@ pub use crate::unit::{run_unit, run_unit_retrying};
 #[cfg(feature = "tokio")]
 pub use crate::unit_async::{run_unit_async, run_unit_async_retrying};
 pub use core;
+
+/// What `#[detach_ids]` expansions use: probes, verdicts and the load unit.
+pub mod detach {
+    #[cfg(feature = "tokio")]
+    pub use crate::detach::load_async;
+    pub use crate::detach::probes;
+    pub use crate::detach::{
+        fail, load, Accepted, ConnectionParam, ConnectionReturn, ConnectionToken, IsSession,
+        LoadResult, PooledParam, PooledReturn, PooledToken, Probe, RowParam, RowReturn, RowToken,
+        SessionParam, SessionReturn, SessionToken,
+    };
+}
 pub use std;

@@ -23,19 +23,24 @@
 //! - `sqlite` (default): SQLite, bundled, nothing to install.
 //! - `postgres`: PostgreSQL through libpq.
 //! - `mysql`: MySQL and MariaDB through libmysqlclient / libmariadb.
-//! - `tokio` (default): units of work in `async fn`s.
+//! - `tokio` (default): units of work in `async fn`s, [`spawn_after_commit`].
+//! - `serde` (default): [`Id`] serialises as its bare key.
 
 mod backend;
 mod checkout;
 mod config;
+mod detach;
 mod error;
 mod factory;
+mod id;
 mod macro_support;
 mod open_units;
 mod options;
 mod pool;
 mod redact;
 mod session;
+#[cfg(feature = "tokio")]
+mod spawn;
 mod stats;
 mod transient;
 mod unit;
@@ -45,12 +50,16 @@ mod unit_async;
 pub use backend::{BackendKind, PoolableConnection, ServerTraits};
 pub use checkout::PooledConnection;
 pub use config::Validation;
+pub use detach::Detached;
 pub use error::{Error, Phase};
 pub use factory::{SessionFactory, SessionFactoryBuilder, SessionSource};
+pub use id::{load_by_id, Id, LoadById};
 pub use open_units::after_commit;
 pub use options::{Isolation, RetryPolicy, SqliteLock, UnitOptions};
 pub use redact::RedactedUrl;
 pub use session::Session;
+#[cfg(feature = "tokio")]
+pub use spawn::spawn_after_commit;
 pub use stats::PoolStats;
 pub use transient::{classify, is_transient, TransientKind};
 pub use unit::{run_unit, run_unit_retrying};

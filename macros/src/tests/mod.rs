@@ -1,4 +1,5 @@
-//! Unit tests of the expansion through the `proc_macro2` entry point.
+//! Unit tests of the expansions through the `proc_macro2` entry points.
 
+mod detach_snapshots;
 mod robustness;
 mod snapshots;

@@ -1,4 +1,4 @@
-//! The macro never panics: malformed token streams (truncations and random
+//! The macros never panic: malformed token streams (truncations and random
 //! edits of valid inputs, empty input, other items, odd attributes) all come
 //! back as tokens. Whenever the item is a function, the output still parses.
 
@@ -7,7 +7,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::quote;
 
+use crate::detach::detach_ids;
 use crate::expand::unit_of_work;
+
+/// An entry point under test: its name and its `proc_macro2` function.
+type Macro = (&'static str, fn(TokenStream, TokenStream) -> TokenStream);
 
 /// A small deterministic generator (xorshift64*).
 struct Rng(u64);
@@ -73,6 +77,42 @@ fn valid_items() -> Vec<TokenStream> {
     ]
 }
 
+fn detach_args() -> Vec<TokenStream> {
+    vec![
+        quote!(),
+        quote!(factory = db),
+        quote!(factory = self.db, crate = ::dbscope),
+        quote!(factory = db, crate = "my::db"),
+        quote!(allow),
+    ]
+}
+
+fn detach_items() -> Vec<TokenStream> {
+    vec![
+        quote! {
+            /// Docs.
+            pub fn send(db: &SessionFactory<PgConnection>, #[load] mut app: App, #[load(key = i64)] user: User, note: Option<Vec<Row>>) -> Result<Id<App>, E> {
+                if note.is_none() { return Err(E::Missing); }
+                Ok(Id::of(&app))
+            }
+        },
+        quote! {
+            pub async fn answer<'a, T: Clone>(&self, #[allow_attached(reason = "x")] row: &'a App, (a, b): (i32, &'a [App; 2]), t: impl Display) -> Result<(), E>
+            where
+                T: Send,
+            {
+                call(a).await;
+                Ok(())
+            }
+        },
+        quote! {
+            const extern "C" fn bad(#[load] self, #[load] #[load] (x, y): &App, #[allow_attached = 1] c: Conn, args: ...) {}
+        },
+        quote! { fn no_body(&self, #[load] app: App) -> Result<(), E>; },
+        quote! { struct NotAFunction { app: App } },
+    ]
+}
+
 /// Tokens random edits draw from.
 fn random_token(rng: &mut Rng) -> TokenTree {
     let span = Span::call_site();
@@ -80,7 +120,10 @@ fn random_token(rng: &mut Rng) -> TokenTree {
         0 => TokenTree::Ident(Ident::new("await", span)),
         1 => TokenTree::Ident(Ident::new("fn", span)),
         2 => TokenTree::Ident(Ident::new("factory", span)),
-        3 => TokenTree::Ident(Ident::new("session", span)),
+        3 => TokenTree::Ident(Ident::new(
+            ["session", "load", "allow_attached"][rng.below(3)],
+            span,
+        )),
         4 => TokenTree::Punct(Punct::new('.', Spacing::Alone)),
         5 => TokenTree::Punct(Punct::new(',', Spacing::Alone)),
         6 => TokenTree::Punct(Punct::new('=', Spacing::Alone)),
@@ -118,24 +161,27 @@ fn mutate(tokens: TokenStream, rng: &mut Rng) -> TokenStream {
 }
 
 /// Runs the macro; `Err` if it panicked.
-fn run(args: &TokenStream, item: &TokenStream) -> Result<TokenStream, String> {
-    catch_unwind(AssertUnwindSafe(|| {
-        unit_of_work(args.clone(), item.clone())
-    }))
-    .map_err(|_| format!("panicked on #[unit_of_work({args})] {item}"))
+fn run(
+    (name, expand): Macro,
+    args: &TokenStream,
+    item: &TokenStream,
+) -> Result<TokenStream, String> {
+    catch_unwind(AssertUnwindSafe(|| expand(args.clone(), item.clone())))
+        .map_err(|_| format!("panicked on #[{name}({args})] {item}"))
 }
 
-fn check(args: &TokenStream, item: &TokenStream, failures: &mut Vec<String>) {
-    match run(args, item) {
+fn check(target: Macro, args: &TokenStream, item: &TokenStream, failures: &mut Vec<String>) {
+    let name = target.0;
+    match run(target, args, item) {
         Err(failure) => failures.push(failure),
         Ok(output) => {
             if output.is_empty() {
-                failures.push(format!("no tokens for #[unit_of_work({args})] {item}"));
+                failures.push(format!("no tokens for #[{name}({args})] {item}"));
             } else if syn::parse2::<syn::ItemFn>(item.clone()).is_ok()
                 && syn::parse2::<syn::File>(output.clone()).is_err()
             {
                 failures.push(format!(
-                    "unparsable output {output} for #[unit_of_work({args})] {item}"
+                    "unparsable output {output} for #[{name}({args})] {item}"
                 ));
             }
         }
@@ -144,28 +190,40 @@ fn check(args: &TokenStream, item: &TokenStream, failures: &mut Vec<String>) {
 
 #[test]
 fn malformed_input_never_panics() {
+    fuzz(
+        ("unit_of_work", unit_of_work),
+        &valid_args(),
+        &valid_items(),
+    );
+}
+
+#[test]
+fn malformed_input_never_panics_detach_ids() {
+    fuzz(("detach_ids", detach_ids), &detach_args(), &detach_items());
+}
+
+/// Truncations, random edits and odd shapes of `args` and `items`.
+fn fuzz(target: Macro, args: &[TokenStream], items: &[TokenStream]) {
     let mut failures = Vec::new();
     let mut cases = 0;
-    let args = valid_args();
-    let items = valid_items();
 
     // Every truncation of every item and of every argument list.
-    for item in &items {
+    for item in items {
         let trees: Vec<TokenTree> = item.clone().into_iter().collect();
         for len in 0..=trees.len() {
             let truncated: TokenStream = trees[..len].iter().cloned().collect();
-            for arg in &args {
-                check(arg, &truncated, &mut failures);
+            for arg in args {
+                check(target, arg, &truncated, &mut failures);
                 cases += 1;
             }
         }
     }
-    for arg in &args {
+    for arg in args {
         let trees: Vec<TokenTree> = arg.clone().into_iter().collect();
         for len in 0..=trees.len() {
             let truncated: TokenStream = trees[..len].iter().cloned().collect();
-            for item in &items {
-                check(&truncated, item, &mut failures);
+            for item in items {
+                check(target, &truncated, item, &mut failures);
                 cases += 1;
             }
         }
@@ -183,7 +241,7 @@ fn malformed_input_never_panics() {
                 item = mutate(item, &mut rng);
             }
         }
-        check(&arg, &item, &mut failures);
+        check(target, &arg, &item, &mut failures);
         cases += 1;
     }
 
@@ -221,7 +279,7 @@ fn malformed_input_never_panics() {
         ),
     ];
     for (arg, item) in &odd {
-        check(arg, item, &mut failures);
+        check(target, arg, item, &mut failures);
         cases += 1;
     }
 

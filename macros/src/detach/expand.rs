@@ -1,0 +1,215 @@
+//! The expansion of `#[detach_ids]`: the proc_macro2 entry point, the
+//! compile-time probes, and the short unit of work that loads `#[load]`
+//! parameters before the body runs.
+
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, Ident, Pat, Signature, Type};
+
+use super::analysis::{self, is_allow_marker, is_load_marker, Analysis, Load, Position};
+use super::options::{Options, RawOptions};
+use crate::analysis::Flavour;
+use crate::errors::Errors;
+use crate::expand::{borrow, respan};
+use crate::fallback;
+use crate::item::{FnItem, MacroName};
+
+/// How `#[detach_ids]` names itself in errors about the item.
+const DETACH_IDS: MacroName = MacroName {
+    name: "detach_ids",
+    goes_on: "a function",
+    advice: "put it on each function or method that crosses a boundary (a spawned task, a \
+             queued job, a long async flow)",
+};
+
+/// Expands `#[detach_ids(args)] item`. Never panics: every problem becomes
+/// a compile error next to a caller-facing stand-in of the function.
+pub(crate) fn detach_ids(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let raw = RawOptions::parse(args, &mut errors);
+    let function = match FnItem::parse(item.clone(), &DETACH_IDS) {
+        Ok(function) => function,
+        Err(error) => {
+            errors.push(error);
+            return fallback::unparsed(item, errors);
+        }
+    };
+    let options = raw.build();
+    let analysis = analysis::analyse(&function, &options, &mut errors);
+    let sig = caller_signature(&function, &analysis.loads, &options);
+    match errors.combined() {
+        None => generate(&function, sig, &analysis, &options),
+        Some(error) => fallback::stand_in(&function, sig, Some(error)),
+    }
+}
+
+/// The function with the probes and the load unit in front of its body.
+fn generate(
+    function: &FnItem,
+    sig: Signature,
+    analysis: &Analysis<'_>,
+    options: &Options,
+) -> TokenStream {
+    let krate = &options.krate;
+    let private = quote!(#krate::__private);
+    let probes = probes(analysis, &private);
+    let loads = match (&options.factory, analysis.ret) {
+        (Some(factory), Some(ret)) if !analysis.loads.is_empty() => {
+            load_rows(function, analysis, factory, ret, &private)
+        }
+        _ => TokenStream::new(),
+    };
+    let attrs = &function.outer_attrs;
+    let inner_attrs = &function.inner_attrs;
+    let vis = &function.vis;
+    let stmts = &function.block.stmts;
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            #probes
+            #loads
+            #(#stmts)*
+        }
+    }
+}
+
+/// One statement per leaf type: `(&&&&&&&&&Probe::<Leaf>::new()).probe().param();`
+/// with every token placed on the leaf, so an error lands there.
+fn probes(analysis: &Analysis<'_>, private: &TokenStream) -> TokenStream {
+    if analysis.probes.is_empty() {
+        return TokenStream::new();
+    }
+    let calls = analysis.probes.iter().map(|site| {
+        let span = site.leaf.span;
+        let ty = site.leaf.ty;
+        let verdict = match site.position {
+            Position::Param => Ident::new("param", span),
+            Position::Return => Ident::new("returned", span),
+        };
+        let probe = respan(quote!(#private::detach::Probe), span);
+        let glue = respan(quote!(&&&&&&&&&), span);
+        quote_spanned! {span=>
+            (#glue #probe::<#ty>::new()).probe().#verdict();
+        }
+    });
+    quote! {
+        {
+            #[allow(unused_imports)]
+            use #private::detach::probes::*;
+            #(#calls)*
+        }
+    }
+}
+
+/// Loads every `#[load]` parameter in one short unit of work and shadows the
+/// ids with the rows; a failure returns early through the declared `Result`.
+fn load_rows(
+    function: &FnItem,
+    analysis: &Analysis<'_>,
+    factory: &syn::Expr,
+    ret: &Type,
+    private: &TokenStream,
+) -> TokenStream {
+    let name = function.sig.ident.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name);
+    let options = Ident::new("__DETACH_LOAD", Span::mixed_site());
+    let factory_var = Ident::new(
+        "__detach_factory",
+        Span::mixed_site().located_at(factory.span()),
+    );
+    let conn = Ident::new("__detach_conn", Span::mixed_site());
+    let rows = Ident::new("__detach_rows", Span::mixed_site());
+    let error = Ident::new("__detach_error", Span::mixed_site());
+    let factory = borrow(factory);
+
+    let patterns = analysis.loads.iter().map(|load| {
+        let ident = load.ident;
+        let mutability = load.mutable.then(|| quote!(mut));
+        quote!(#mutability #ident)
+    });
+    let types = analysis.loads.iter().map(|load| load.ty);
+    let calls = analysis.loads.iter().map(|load| {
+        // The whole call is placed on the row type, so "not a row" is
+        // reported there.
+        let span = load.ty.span();
+        let mut ident = load.ident.clone();
+        ident.set_span(span);
+        let conn = Ident::new("__detach_conn", Span::mixed_site().located_at(span));
+        let loader = respan(quote!(#private::load_by_id), span);
+        let mut arguments = Group::new(
+            Delimiter::Parenthesis,
+            quote_spanned!(span=> #conn, &#ident),
+        );
+        arguments.set_span(span);
+        quote_spanned!(span=> #loader #arguments ?)
+    });
+    let loader = match analysis.flavour {
+        Flavour::Sync => quote!(#private::detach::load),
+        Flavour::Async => quote!(#private::detach::load_async),
+    };
+    let await_suffix = match analysis.flavour {
+        Flavour::Sync => quote!(),
+        Flavour::Async => quote!(.await),
+    };
+    // Placed on the return type, so a non-`Result` return type is reported there.
+    let fail = {
+        let span = ret.span();
+        let path = respan(quote!(#private::detach::fail), span);
+        let error = Ident::new("__detach_error", Span::mixed_site().located_at(span));
+        let mut arguments = Group::new(Delimiter::Parenthesis, quote!(#error));
+        arguments.set_span(span);
+        quote!(#path #arguments)
+    };
+    quote! {
+        const #options: #private::UnitOptions = #private::UnitOptions::new(
+            ::core::concat!(::core::module_path!(), "::", #name, "#load")
+        )
+        .read_only(true)
+        .retry(#private::RetryPolicy::attempts(3));
+        let #factory_var = #factory;
+        let (#(#patterns,)*): (#(#types,)*) = match #loader(#factory_var, &#options, |#conn| {
+            ::core::result::Result::Ok((#(#calls,)*))
+        }) #await_suffix {
+            ::core::result::Result::Ok(#rows) => #rows,
+            ::core::result::Result::Err(#error) => return #fail,
+        };
+    }
+}
+
+/// The signature callers see: `#[load] app: App` becomes `app: Id<App>`, and
+/// the `#[load]` / `#[allow_attached]` markers and a variadic are removed.
+pub(crate) fn caller_signature(
+    function: &FnItem,
+    loads: &[Load<'_>],
+    options: &Options,
+) -> Signature {
+    let krate = &options.krate;
+    let mut sig = function.sig.clone();
+    for (index, input) in sig.inputs.iter_mut().enumerate() {
+        let attrs = match input {
+            FnArg::Receiver(receiver) => &mut receiver.attrs,
+            FnArg::Typed(param) => {
+                if let Some(load) = loads.iter().find(|load| load.index == index) {
+                    let row = load.ty;
+                    let span = row.span();
+                    let id = respan(quote!(#krate::Id), span);
+                    let ty = match &load.key {
+                        Some(key) => quote_spanned!(span=> #id<#row, #key>),
+                        None => quote_spanned!(span=> #id<#row>),
+                    };
+                    param.ty = Box::new(Type::Verbatim(ty));
+                    if let Pat::Ident(ident) = &mut *param.pat {
+                        // `mut` goes on the row's binding, not the id's.
+                        ident.mutability = None;
+                    }
+                }
+                &mut param.attrs
+            }
+        };
+        attrs.retain(|attr| !is_load_marker(attr) && !is_allow_marker(attr));
+    }
+    sig.variadic = None;
+    sig
+}
