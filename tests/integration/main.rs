@@ -14,6 +14,10 @@ mod support;
 mod async_units;
 mod checkout;
 mod classify;
+#[cfg(all(feature = "tokio", feature = "serde"))]
+mod detach;
+#[cfg(feature = "tokio")]
+mod detach_flows;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod faults;
 mod redaction;
