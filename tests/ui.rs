@@ -8,4 +8,6 @@ fn ui() {
     let t = trybuild::TestCases::new();
     t.pass("tests/ui/unit_of_work/pass/*.rs");
     t.compile_fail("tests/ui/unit_of_work/fail/*.rs");
+    t.pass("tests/ui/detach_ids/pass/*.rs");
+    t.compile_fail("tests/ui/detach_ids/fail/*.rs");
 }

@@ -63,6 +63,12 @@ impl<C: PoolableConnection> IsSession for Session<C> {}
 /// The thing probed: a type, never a value.
 pub struct Probe<T: ?Sized>(PhantomData<fn() -> PhantomData<T>>);
 
+impl<T: ?Sized> Default for Probe<T> {
+    fn default() -> Self {
+        Probe::new()
+    }
+}
+
 impl<T: ?Sized> Probe<T> {
     /// A probe of `T`.
     #[inline(always)]

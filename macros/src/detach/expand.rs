@@ -199,7 +199,7 @@ pub(crate) fn caller_signature(
                         Some(key) => quote_spanned!(span=> #id<#row, #key>),
                         None => quote_spanned!(span=> #id<#row>),
                     };
-                    param.ty = Box::new(Type::Verbatim(ty));
+                    *param.ty = Type::Verbatim(ty);
                     if let Pat::Ident(ident) = &mut *param.pat {
                         // `mut` goes on the row's binding, not the id's.
                         ident.mutability = None;
