@@ -1,6 +1,7 @@
 //! Runs every example and checks that it prints the facts it exists to show,
 //! so none of them rots: on SQLite always, and on PostgreSQL and MariaDB when
-//! the feature is on and `PG_DATABASE_URL` / `MYSQL_DATABASE_URL` is set.
+//! the feature is on and `PG_DATABASE_URL` / `MYSQL_DATABASE_URL` is set
+//! (`job_worker`: PostgreSQL only).
 //!
 //! `cargo test` builds the examples before running this; the test still asks
 //! cargo to build them (a no-op then) so that `cargo test --test examples`
@@ -11,18 +12,45 @@ use std::process::{Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-const EXAMPLES: &[&str] = &["quickstart", "llm_service"];
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
-/// The features this test binary was built with, for building the examples alike.
+/// Every feature of the package and whether this test binary has it on.
+const FEATURES: [(&str, bool); 5] = [
+    ("sqlite", cfg!(feature = "sqlite")),
+    ("tokio", cfg!(feature = "tokio")),
+    ("serde", cfg!(feature = "serde")),
+    ("postgres", cfg!(feature = "postgres")),
+    ("mysql", cfg!(feature = "mysql")),
+];
+
+/// Every example with the features it requires (as in Cargo.toml).
+const EXAMPLES: [(&str, &[&str]); 3] = [
+    ("quickstart", &["sqlite"]),
+    ("llm_service", &["sqlite", "tokio"]),
+    ("job_worker", &["sqlite", "serde"]),
+];
+
+fn enabled(feature: &str) -> bool {
+    FEATURES.iter().any(|&(name, on)| name == feature && on)
+}
+
+/// The examples this build can compile.
+fn buildable() -> impl Iterator<Item = &'static str> {
+    EXAMPLES
+        .iter()
+        .filter(|(_, required)| required.iter().all(|f| enabled(f)))
+        .map(|(name, _)| *name)
+}
+
+/// The features this test binary was built with, for building the examples
+/// alike (any other set would rebuild dbscope and overwrite the examples
+/// `cargo test` just built).
 fn features() -> String {
-    let all = [
-        ("sqlite", cfg!(feature = "sqlite")),
-        ("tokio", cfg!(feature = "tokio")),
-        ("postgres", cfg!(feature = "postgres")),
-        ("mysql", cfg!(feature = "mysql")),
-    ];
-    let on: Vec<&str> = all.iter().filter(|(_, on)| *on).map(|(f, _)| *f).collect();
+    let on: Vec<&str> = FEATURES
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(f, _)| *f)
+        .collect();
     on.join(",")
 }
 
@@ -46,7 +74,7 @@ fn build_examples() {
             "--features",
             &features(),
         ]);
-        for example in EXAMPLES {
+        for example in buildable() {
             command.args(["--example", example]);
         }
         // Same target dir and profile as this test binary.
@@ -138,6 +166,38 @@ fn check_llm_service(url: Option<&str>) {
     );
 }
 
+fn check_job_worker(url: Option<&str>) {
+    if !buildable().any(|name| name == "job_worker") {
+        println!("job_worker: skipped (needs the serde feature)");
+        return;
+    }
+    let output = run("job_worker", &[], url);
+    assert_prints(
+        &output,
+        &[
+            "producer: document 1 committed, then job 1 enqueued",
+            "document 1 loaded as \"Pool sizing (revised)\"", // reloaded by id
+            "failed transiently (RemoteTimeout); back in the queue",
+            "summary Some(\"Pool sizing (revised): 8 words\")",
+            "summary Some(\"Retries: 7 words\")",
+            ", 0 in use now,",
+        ],
+    );
+    assert!(
+        !output.contains(" failed: "),
+        "a job failed for good:\n{output}"
+    );
+    for line in output
+        .lines()
+        .filter(|l| l.contains("during the model call"))
+    {
+        assert!(
+            line.contains("; 0 connection(s) in use during the model call"),
+            "a connection was held during the model call: {line}"
+        );
+    }
+}
+
 /// Server URLs from the environment when this build can use them.
 fn servers() -> Vec<String> {
     let mut urls = Vec::new();
@@ -165,24 +225,52 @@ fn llm_service_load_on_sqlite_keeps_the_pool_healthy() {
 }
 
 #[test]
+fn job_worker_runs_on_sqlite() {
+    check_job_worker(None);
+}
+
+#[test]
 fn examples_run_on_the_servers() {
     for url in servers() {
         check_quickstart(Some(&url));
         check_llm_service(Some(&url));
+        if url.starts_with("postgres") {
+            check_job_worker(Some(&url));
+        }
     }
 }
 
-/// Every file in examples/ is run by a test here (or listed as run elsewhere).
+/// Every file in examples/ is run by a test here, and the features this test
+/// passes to cargo are all of the package's.
 #[test]
 fn every_example_is_run() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let run_elsewhere: &[&str] = &["job_worker"]; // its own test, with #[detach_ids]
-    for entry in std::fs::read_dir(dir).expect("examples/") {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(root.join("examples")).expect("examples/") {
         let path = entry.expect("examples/ entry").path();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         assert!(
-            EXAMPLES.contains(&name.as_str()) || run_elsewhere.contains(&name.as_str()),
+            EXAMPLES.iter().any(|(known, _)| *known == name),
             "examples/{name} is not run by any test: add it to tests/examples.rs"
+        );
+    }
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    let table = manifest
+        .split("\n[features]\n")
+        .nth(1)
+        .expect("a [features] table")
+        .split("\n[")
+        .next()
+        .unwrap();
+    for line in table.lines() {
+        let Some((name, _)) = line.split_once('=') else {
+            continue;
+        };
+        let name = name.trim();
+        assert!(
+            name.starts_with('#')
+                || name == "default"
+                || FEATURES.iter().any(|(known, _)| *known == name),
+            "feature {name:?} is missing from FEATURES in tests/examples.rs"
         );
     }
 }
