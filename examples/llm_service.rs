@@ -13,9 +13,9 @@
 //!
 //! Options: `--model-ms N` (the model's latency, default 300), `--pool N`
 //! (connections, default 5), `--port N` (default 3000), `--load N` and
-//! `--concurrency C` (run the server on a free port, send it N requests from C
-//! concurrent keep-alive clients over loopback HTTP, print throughput, latency
-//! and the pool's stats, exit). Embedded SQLite (a file in a temp dir) unless
+//! `--concurrency C` (default 50: run the server on a free port, send it N
+//! requests from C concurrent keep-alive clients over loopback HTTP, print
+//! throughput, latency and the pool's stats, exit). Embedded SQLite (a file in a temp dir) unless
 //! `DATABASE_URL` names PostgreSQL or MariaDB (build with `--features postgres`
 //! or `--features mysql`).
 
