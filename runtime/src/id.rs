@@ -390,7 +390,7 @@ fn model_name<M>() -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{load_by_id, model_name, Id};
 
     struct App;
     struct User;
@@ -410,6 +410,65 @@ mod tests {
     fn model_names_drop_paths_and_generics() {
         assert_eq!(model_name::<App>(), "App");
         assert_eq!(model_name::<Vec<App>>(), "Vec");
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn ids_work_in_diesel_queries() {
+        use diesel::connection::SimpleConnection;
+        use diesel::prelude::*;
+
+        diesel::table! { notes (id) { id -> Integer, owner -> Nullable<Integer>, body -> Text } }
+        #[derive(Queryable, Identifiable, Debug)]
+        struct Note {
+            id: i32,
+            owner: Option<i32>,
+            body: String,
+        }
+
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        conn.batch_execute(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, owner INTEGER, body TEXT NOT NULL);
+             INSERT INTO notes VALUES (1, NULL, 'a'), (2, 1, 'b'), (3, 1, 'c');",
+        )
+        .unwrap();
+        let first = Id::<Note>::new(1);
+        // find, filter(eq), by value and by reference
+        let note: Note = notes::table.find(first).first(&mut conn).unwrap();
+        assert_eq!((note.id, note.owner, note.body.as_str()), (1, None, "a"));
+        let children: Vec<Id<Note>> = notes::table
+            .filter(notes::owner.eq(&first))
+            .select(notes::id)
+            .order(notes::id)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(children, [Id::new(2), Id::new(3)]);
+        // nullable columns load as Option<Id<_>>
+        let owners: Vec<Option<Id<Note>>> = notes::table
+            .select(notes::owner)
+            .order(notes::id)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(owners, [None, Some(first), Some(first)]);
+        // insert with an id
+        diesel::insert_into(notes::table)
+            .values((
+                notes::id.eq(Id::<Note>::new(4)),
+                notes::owner.eq(Some(first)),
+                notes::body.eq("d"),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+        assert_eq!(
+            Id::of(&load_by_id(&mut conn, &Id::<Note>::new(4)).unwrap()),
+            Id::new(4)
+        );
+        let missing = load_by_id(&mut conn, &Id::<Note>::new(9)).unwrap_err();
+        assert!(missing.is_not_found());
+        assert!(
+            missing.to_string().contains("`Note` with id 9"),
+            "{missing}"
+        );
     }
 
     #[test]
