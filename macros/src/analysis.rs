@@ -18,6 +18,10 @@ pub(crate) enum Flavour {
     /// An `async fn` over a blocking connection: the wait for a connection is
     /// async, the body runs in one synchronous stretch.
     Async,
+    /// An `async fn` over a diesel-async connection: the body awaits its
+    /// queries inside the transaction (chosen by the expansion from the
+    /// session's [`AwaitPolicy`](crate::await_check::AwaitPolicy)).
+    Native,
 }
 
 /// The parameter that receives the session.

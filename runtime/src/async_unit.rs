@@ -1,0 +1,146 @@
+//! Native async units of work: the body awaits its queries on a diesel-async
+//! connection inside one transaction. `#[unit_of_work]` expands to these when
+//! the session parameter is an async connection.
+//!
+//! Commit on `Ok`, roll back on `Err`; a panic or a dropped future closes the
+//! connection instead of pooling it (see `async_session.rs`), so the server
+//! rolls back. With a retry policy, each attempt is a fresh transaction on a
+//! freshly checked-out connection, and the wait between attempts holds none.
+
+use std::sync::atomic::Ordering;
+
+use crate::async_factory::AsyncSessionSource;
+use crate::async_session::AsyncSession;
+use crate::error::Error;
+use crate::options::UnitOptions;
+use crate::unit::Attempt;
+
+/// Ends `session` according to `result`.
+async fn finish<C, T, E>(session: AsyncSession<'_, C>, result: Result<T, E>) -> Attempt<T, E>
+where
+    C: crate::backend_async::AsyncPoolableConnection,
+    E: From<Error>,
+{
+    match result {
+        Ok(value) => match session.commit().await {
+            Ok(()) => Attempt::Done(Ok(value)),
+            Err(error) if error.is_transient() => Attempt::Retry(E::from(error)),
+            Err(error) => Attempt::Done(Err(E::from(error))),
+        },
+        Err(error) => {
+            let transient = session.saw_transient_error();
+            let _ = session.rollback().await;
+            if transient {
+                Attempt::Retry(error)
+            } else {
+                Attempt::Done(Err(error))
+            }
+        }
+    }
+}
+
+/// Runs `body` as one unit of work on a diesel-async connection from
+/// `source`, with no retry. `#[unit_of_work]` on an `async fn` whose session
+/// is an async connection expands to this.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+/// use diesel_async::SimpleAsyncConnection;
+/// use dbscope_runtime::{run_unit_native, AsyncSessionFactory, Error, UnitOptions};
+/// type Conn = SyncConnectionWrapper<diesel::SqliteConnection>;
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let factory = AsyncSessionFactory::<Conn>::new(":memory:")?;
+/// let failed: Result<(), Error> = run_unit_native(&factory, &UnitOptions::new("fails"), async |conn: &mut Conn| {
+///     conn.batch_execute("CREATE TABLE t (id INTEGER)").await?;
+///     Err(Error::from(diesel::result::Error::RollbackTransaction))
+/// })
+/// .await;
+/// assert!(failed.is_err());
+/// # Ok::<(), Error>(())
+/// # }).unwrap();
+/// # }
+/// ```
+///
+/// # Errors
+/// The body's error, or the runtime's converted with `E::from`.
+pub async fn run_unit_native<S, T, E, F>(source: &S, options: &UnitOptions, body: F) -> Result<T, E>
+where
+    S: AsyncSessionSource + ?Sized,
+    E: From<Error>,
+    F: for<'c> AsyncFnOnce(&'c mut S::Connection) -> Result<T, E>,
+{
+    let factory = source.async_session_factory();
+    let mut session = AsyncSession::begin(factory, options).await?;
+    let result = body(session.connection()).await;
+    match finish(session, result).await {
+        Attempt::Done(result) => result,
+        Attempt::Retry(error) => Err(error),
+    }
+}
+
+/// [`run_unit_native`] with the unit's retry policy: a body that failed with a
+/// transient error (serialization failure, deadlock, lost connection) runs
+/// again in a fresh transaction after the policy's delay, holding no
+/// connection while it waits.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+/// use diesel_async::SimpleAsyncConnection;
+/// use dbscope_runtime::{run_unit_native_retrying, AsyncSessionFactory, Error, RetryPolicy, UnitOptions};
+/// type Conn = SyncConnectionWrapper<diesel::SqliteConnection>;
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let factory = AsyncSessionFactory::<Conn>::new(":memory:")?;
+/// const OPTIONS: UnitOptions = UnitOptions::new("retried").retry(RetryPolicy::attempts(3));
+/// run_unit_native_retrying(&factory, &OPTIONS, async |conn: &mut Conn| {
+///     conn.batch_execute("SELECT 1").await.map_err(Error::from)
+/// })
+/// .await?;
+/// # Ok::<(), Error>(())
+/// # }).unwrap();
+/// # }
+/// ```
+///
+/// # Errors
+/// The body's error, or the runtime's converted with `E::from`, once attempts
+/// run out or the error is not transient.
+pub async fn run_unit_native_retrying<S, T, E, F>(
+    source: &S,
+    options: &UnitOptions,
+    mut body: F,
+) -> Result<T, E>
+where
+    S: AsyncSessionSource + ?Sized,
+    E: From<Error>,
+    F: for<'c> AsyncFnMut(&'c mut S::Connection) -> Result<T, E>,
+{
+    let factory = source.async_session_factory();
+    let policy = options.retry_policy();
+    let attempts = policy.map_or(1, |p| p.max_attempts());
+    let mut attempt = 1;
+    loop {
+        let mut session = AsyncSession::begin(factory, options).await?;
+        let result = body(session.connection()).await;
+        match finish(session, result).await {
+            Attempt::Done(result) => return result,
+            Attempt::Retry(error) if attempt >= attempts => return Err(error),
+            Attempt::Retry(_) => {
+                factory
+                    .inner
+                    .counters
+                    .unit_retries
+                    .fetch_add(1, Ordering::Relaxed);
+                let delay = policy.map_or_else(Default::default, |p| p.delay_before_retry(attempt));
+                tracing::debug!(
+                    unit = options.name(),
+                    attempt,
+                    ?delay,
+                    "transient error; retrying the unit of work"
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
