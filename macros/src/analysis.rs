@@ -34,6 +34,9 @@ pub(crate) struct SessionParam<'a> {
     pub(crate) attrs: Vec<&'a Attribute>,
     /// How error messages name it: `conn`, or the pattern as written.
     pub(crate) name: String,
+    /// Marked `#[session(async)]`: an async connection whatever its type is
+    /// called (a type alias or a generic parameter).
+    pub(crate) async_marker: bool,
 }
 
 /// What the expansion needs to know about the function.
@@ -51,6 +54,15 @@ pub(crate) struct Analysis<'a> {
 /// Whether `attr` is the `#[session]` marker.
 pub(crate) fn is_session_marker(attr: &Attribute) -> bool {
     attr.path().is_ident("session")
+}
+
+/// Whether `attr` is `#[session(async)]`.
+fn is_async_marker(attr: &Attribute) -> bool {
+    is_session_marker(attr)
+        && attr
+            .meta
+            .require_list()
+            .is_ok_and(|list| list.tokens.to_string() == "async")
 }
 
 /// Analyses `function`, pushing every problem it finds to `errors`.
@@ -189,6 +201,7 @@ fn session_param(index: usize, param: &PatType) -> SessionParam<'_> {
             .filter(|attr| !is_session_marker(attr))
             .collect(),
         name,
+        async_marker: param.attrs.iter().any(is_async_marker),
     }
 }
 

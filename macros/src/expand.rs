@@ -36,7 +36,11 @@ pub(crate) fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream 
     let analysis = analysis::analyse(&function, &mut errors);
     let mut flavour = analysis.flavour;
     if let Some(session) = &analysis.session {
-        let policy = AwaitPolicy::for_session(session.ty);
+        let policy = if session.async_marker {
+            AwaitPolicy::SessionOnly
+        } else {
+            AwaitPolicy::for_session(session.ty)
+        };
         if policy == AwaitPolicy::SessionOnly {
             if flavour == Flavour::Sync {
                 errors.push(syn::Error::new_spanned(

@@ -204,7 +204,7 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
     }
 
     /// Checks a connection out, waiting at most the checkout timeout.
-    pub(crate) async fn checkout(&self) -> Result<Object<ConnManager<C>>, Error> {
+    pub(crate) async fn checkout_object(&self) -> Result<Object<ConnManager<C>>, Error> {
         let started = Instant::now();
         match self.inner.pool.get().await {
             Ok(object) => Ok(object),

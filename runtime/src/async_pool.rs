@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use diesel::connection::{Instrumentation, InstrumentationEvent};
-use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 
 use crate::backend::{BackendKind, PoolableConnection};
 use crate::backend_async::AsyncPoolableConnection;

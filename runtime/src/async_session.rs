@@ -56,7 +56,7 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
         let sql = C::Dialect::begin_sql(options, server_budget, server)?.into_owned();
         let mut attempts_left = inner.max_size + 1;
         loop {
-            let mut object = factory.checkout().await?;
+            let object = factory.checkout_object().await?;
             let counters = &inner.counters;
             counters.checkouts.fetch_add(1, Ordering::Relaxed);
             let in_use = counters.in_use.fetch_add(1, Ordering::Relaxed) + 1;

@@ -29,6 +29,8 @@
 //!   [`run_unit_native`]) for the enabled backends, pooled by deadpool.
 
 #[cfg(feature = "async")]
+mod async_checkout;
+#[cfg(feature = "async")]
 mod async_factory;
 #[cfg(feature = "async")]
 mod async_pool;
@@ -59,6 +61,8 @@ mod unit;
 #[cfg(feature = "tokio")]
 mod unit_async;
 
+#[cfg(feature = "async")]
+pub use async_checkout::AsyncPooledConnection;
 #[cfg(feature = "async")]
 pub use async_factory::{AsyncSessionFactory, AsyncSessionFactoryBuilder, AsyncSessionSource};
 #[cfg(feature = "async")]

@@ -33,4 +33,6 @@ mod uow_patterns;
 #[cfg(feature = "tokio")]
 mod uow_repository;
 mod uow_retry;
+#[cfg(feature = "async")]
+mod uow_native;
 mod uow_support;
