@@ -39,7 +39,10 @@ async fn annotated(
         .await?)
 }
 
-async fn handwritten(db: &AsyncSessionFactory<AsyncPgConnection>, id: i32) -> Result<String, Error> {
+async fn handwritten(
+    db: &AsyncSessionFactory<AsyncPgConnection>,
+    id: i32,
+) -> Result<String, Error> {
     let mut conn = db.checkout().await?;
     Ok(conn
         .transaction(async |conn| {

@@ -323,7 +323,10 @@ fn main() {
     support::figure("starvation_speedup", units.throughput / held.throughput);
     support::figure("starvation_ideal_fraction", units.throughput / ideal);
     if let Some(native) = &native {
-        support::figure("starvation_native_async_speedup", native.throughput / held.throughput);
+        support::figure(
+            "starvation_native_async_speedup",
+            native.throughput / held.throughput,
+        );
     }
 
     println!("sweep: pool of {POOL_SIZE}, {CALL_LATENCY:?} remote call");

@@ -137,6 +137,15 @@ fn find_session<'a>(
             }
             FnArg::Typed(param) => {
                 if param.attrs.iter().any(is_session_marker) {
+                    for attr in param.attrs.iter().filter(|attr| is_session_marker(attr)) {
+                        if !matches!(attr.meta, syn::Meta::Path(_)) && !is_async_marker(attr) {
+                            errors.push(syn::Error::new_spanned(
+                                &attr.meta,
+                                "unknown form of `#[session]`; write `#[session]`, or \
+                                 `#[session(async)]` for a diesel-async connection",
+                            ));
+                        }
+                    }
                     marked.push((index, param));
                 } else if is_connection_type(&param.ty) {
                     looks_like.push((index, param));
@@ -156,8 +165,9 @@ fn find_session<'a>(
             errors.push(syn::Error::new(
                 function.sig.paren_token.span.join(),
                 "no session parameter: add one such as `conn: &mut SqliteConnection` (any type \
-                 ending in `Connection`, or `&mut dbscope::Session<..>`), or mark the session \
-                 parameter with `#[session]`",
+                 ending in `Connection`, `&mut SyncConnectionWrapper<..>`, or \
+                 `&mut dbscope::Session<..>`), or mark the session parameter with `#[session]` \
+                 (`#[session(async)]` for a diesel-async connection behind an alias)",
             ));
             (None, indices)
         }
@@ -231,7 +241,7 @@ fn is_connection_type(ty: &Type) -> bool {
     path.path.segments.last().is_some_and(|segment| {
         let name = segment.ident.to_string();
         name.ends_with("Connection") || name == "Session"
-    })
+    }) || crate::await_check::is_async_connection(ty)
 }
 
 /// `impl Trait` cannot be written as a closure's return type, which the body

@@ -63,7 +63,8 @@ impl AwaitPolicy {
     }
 }
 
-fn is_async_connection(ty: &Type) -> bool {
+/// Whether `ty` is (a reference to) a diesel-async connection type, by name.
+pub(crate) fn is_async_connection(ty: &Type) -> bool {
     match ty {
         Type::Reference(reference) => is_async_connection(&reference.elem),
         Type::Group(group) => is_async_connection(&group.elem),
@@ -143,8 +144,7 @@ impl AwaitFinder<'_> {
                 self.session
             ),
         };
-        self.errors
-            .push(syn::Error::new_spanned(tokens, message));
+        self.errors.push(syn::Error::new_spanned(tokens, message));
     }
 
     fn foreign_joined(&mut self, what: &str, future: &dyn ToTokens) {
@@ -177,7 +177,13 @@ impl AwaitFinder<'_> {
     /// `conn`, `&mut *conn`, `&mut conn`, `(conn)`.
     fn is_session_ref(&self, expr: &Expr) -> bool {
         match expr {
-            Expr::Path(path) => path.qself.is_none() && path.path.get_ident().is_some_and(|ident| self.is_session(&ident.to_string())),
+            Expr::Path(path) => {
+                path.qself.is_none()
+                    && path
+                        .path
+                        .get_ident()
+                        .is_some_and(|ident| self.is_session(&ident.to_string()))
+            }
             Expr::Reference(reference) => self.is_session_ref(&reference.expr),
             Expr::Unary(unary) => self.is_session_ref(&unary.expr),
             Expr::Paren(paren) => self.is_session_ref(&paren.expr),
@@ -205,11 +211,9 @@ impl AwaitFinder<'_> {
                     || call.args.iter().any(|arg| self.uses_session(arg))
             }
             Expr::Macro(mac) => self.mentions(mac.mac.tokens.clone()),
-            Expr::Async(_)
-            | Expr::Block(_)
-            | Expr::Unsafe(_)
-            | Expr::If(_)
-            | Expr::Match(_) => self.mentions(expr.to_token_stream()),
+            Expr::Async(_) | Expr::Block(_) | Expr::Unsafe(_) | Expr::If(_) | Expr::Match(_) => {
+                self.mentions(expr.to_token_stream())
+            }
             _ => false,
         }
     }

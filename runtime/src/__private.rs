@@ -1,11 +1,11 @@
 //! The one door generated code goes through. Not a public API: names here
 //! change without notice.
 
-pub use crate::factory::SessionSource;
 #[cfg(feature = "async")]
 pub use crate::async_factory::AsyncSessionSource;
 #[cfg(feature = "async")]
 pub use crate::async_unit::{run_unit_native, run_unit_native_retrying};
+pub use crate::factory::SessionSource;
 pub use crate::id::load_by_id;
 pub use crate::macro_support::{
     require_isolation_levels, require_sqlite_locking, unit, unit_retrying, SupportsIsolationLevels,

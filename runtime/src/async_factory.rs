@@ -171,9 +171,12 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
     /// ```
     pub fn stats(&self) -> PoolStats {
         let status = self.inner.pool.status();
-        self.inner
-            .counters
-            .snapshot(status.max_size, status.size, status.available, status.waiting)
+        self.inner.counters.snapshot(
+            status.max_size,
+            status.size,
+            status.available,
+            status.waiting,
+        )
     }
 
     /// The database URL, password hidden.

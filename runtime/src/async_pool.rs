@@ -89,9 +89,10 @@ impl<C: AsyncPoolableConnection> ConnManager<C> {
         }
         // PostgreSQL ends a transaction left idle past the factory's budget;
         // other servers only get the warning in the async flavour.
-        if let (Some(budget), BackendKind::Postgres) =
-            (self.config.hold_budget, <C::Dialect as PoolableConnection>::KIND)
-        {
+        if let (Some(budget), BackendKind::Postgres) = (
+            self.config.hold_budget,
+            <C::Dialect as PoolableConnection>::KIND,
+        ) {
             if let Some(sql) = C::Dialect::budget_setup_sql(budget) {
                 conn.batch_execute(&sql).await.map_err(setup_failed)?;
             }
@@ -132,7 +133,11 @@ impl<C: AsyncPoolableConnection> managed::Manager for ConnManager<C> {
             closed();
             return Err(RecycleError::message("outlived max_lifetime"));
         }
-        if self.config.validation.needed_after(pooled.returned.elapsed()) {
+        if self
+            .config
+            .validation
+            .needed_after(pooled.returned.elapsed())
+        {
             self.counters.validations.fetch_add(1, Ordering::Relaxed);
             if pooled.conn.batch_execute("SELECT 1").await.is_err() {
                 self.counters

@@ -28,11 +28,11 @@ mod uow_async;
 #[cfg(feature = "tokio")]
 mod uow_budget;
 mod uow_failures;
+#[cfg(feature = "async")]
+mod uow_native;
 mod uow_options;
 mod uow_patterns;
 #[cfg(feature = "tokio")]
 mod uow_repository;
 mod uow_retry;
-#[cfg(feature = "async")]
-mod uow_native;
 mod uow_support;

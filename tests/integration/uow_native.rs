@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbscope::{unit_of_work, AsyncPoolableConnection, AsyncSessionFactory, Error, Phase, Validation};
+use dbscope::{
+    unit_of_work, AsyncPoolableConnection, AsyncSessionFactory, Error, Phase, Validation,
+};
 use diesel::QueryResult;
 use diesel_async::SimpleAsyncConnection;
 
@@ -71,7 +73,8 @@ macro_rules! scalar_impl {
 }
 
 impl Native for crate::support::Sqlite {
-    type Async = diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+    type Async =
+        diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
     scalar_impl!();
 
     fn sleep_sql(_ms: u64) -> String {
@@ -109,7 +112,10 @@ impl Native for crate::support::Postgres {
 
     fn kill(ctx: &Ctx<Self>, id: i64) {
         let mut conn = ctx.plain();
-        Self::scalar_blocking(&mut conn, &format!("SELECT CAST(COUNT(pg_terminate_backend({id})) AS BIGINT) AS n"));
+        Self::scalar_blocking(
+            &mut conn,
+            &format!("SELECT CAST(COUNT(pg_terminate_backend({id})) AS BIGINT) AS n"),
+        );
     }
 
     fn open_transactions(ctx: &Ctx<Self>, ids: &[i64]) -> i64 {
@@ -230,7 +236,10 @@ fn native_commits_and_rolls_back<B: Native>(ctx: &Ctx<B>) {
         (committed, refused)
     });
     assert_eq!(committed.expect("commits"), 1, "the unit saw its own row");
-    assert!(matches!(refused, Err(TestError::Business(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(TestError::Business(_))),
+        "{refused:?}"
+    );
     assert!(ctx.has_row(1), "committed: visible to another session");
     assert!(!ctx.has_row(2), "a refused unit left its row");
     let stats = factory.stats();
@@ -252,13 +261,19 @@ fn native_panic_rolls_back_and_closes_the_connection<B: Native>(ctx: &Ctx<B>) {
     let factory = factory(ctx, 1);
     let runtime = runtime();
     let (f, table) = (factory.clone(), ctx.table.clone());
-    let joined = runtime.block_on(runtime.spawn(async move { insert_then_panic::<B>(&f, &table).await }));
+    let joined =
+        runtime.block_on(runtime.spawn(async move { insert_then_panic::<B>(&f, &table).await }));
     assert!(joined.is_err_and(|e| e.is_panic()), "the task panicked");
-    assert!(!ctx.has_row(7), "the panicking unit's insert was rolled back");
+    assert!(
+        !ctx.has_row(7),
+        "the panicking unit's insert was rolled back"
+    );
     let stats = factory.stats();
     assert_eq!((stats.in_use, stats.closed_dirty), (0, 1), "{stats:?}");
     // The pool of one still works.
-    let n = runtime.block_on(insert::<B>(&factory, &ctx.table, 8)).expect("next unit");
+    let n = runtime
+        .block_on(insert::<B>(&factory, &ctx.table, 8))
+        .expect("next unit");
     assert_eq!(n, 1);
 }
 
@@ -315,7 +330,9 @@ fn native_read_only_is_honoured<B: Native>(ctx: &Ctx<B>) {
         "the server sees the unit's isolation level"
     );
     // The read-only mode did not leak into the next unit on the same pool.
-    runtime.block_on(insert::<B>(&factory, &ctx.table, 4)).expect("writable again");
+    runtime
+        .block_on(insert::<B>(&factory, &ctx.table, 4))
+        .expect("writable again");
     assert_eq!(factory.stats().in_use, 0);
 }
 
@@ -336,7 +353,9 @@ fn native_budget_warning<B: Native>(ctx: &Ctx<B>) {
     let factory = factory(ctx, 1);
     let recorder = Recorder::default();
     let _guard = tracing::dispatcher::set_default(&recorder.dispatch());
-    runtime().block_on(slow_unit::<B>(&factory)).expect("slow unit");
+    runtime()
+        .block_on(slow_unit::<B>(&factory))
+        .expect("slow unit");
     let warnings = recorder.budget_warnings("slow_unit");
     assert_eq!(warnings.len(), 1, "{:?}", recorder.events());
     assert!(warnings[0].number("held_ms").unwrap_or(0) >= 100);
@@ -360,7 +379,9 @@ fn native_stale_connection_is_never_handed_out<B: Native>(ctx: &Ctx<B>) {
         .build()
         .expect("factory");
     let runtime = runtime();
-    let first = runtime.block_on(connection_id::<B>(&factory)).expect("first");
+    let first = runtime
+        .block_on(connection_id::<B>(&factory))
+        .expect("first");
     B::kill(ctx, first);
     std::thread::sleep(Duration::from_millis(250));
     let second = runtime
@@ -371,7 +392,9 @@ fn native_stale_connection_is_never_handed_out<B: Native>(ctx: &Ctx<B>) {
     assert!(stats.validation_failures >= 1, "{stats:?}");
     // Used again at once: no round trip.
     let validations = stats.validations;
-    runtime.block_on(connection_id::<B>(&factory)).expect("third");
+    runtime
+        .block_on(connection_id::<B>(&factory))
+        .expect("third");
     assert_eq!(factory.stats().validations, validations);
 }
 
@@ -399,10 +422,13 @@ fn native_checkout_times_out<B: Native>(ctx: &Ctx<B>) {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             let holder = tokio::spawn(async move {
                 let _ = f
-                    .run(&dbscope::UnitOptions::new("holder"), async |_conn: &mut B::Async| {
-                        let _ = rx.await;
-                        Ok::<(), Error>(())
-                    })
+                    .run(
+                        &dbscope::UnitOptions::new("holder"),
+                        async |_conn: &mut B::Async| {
+                            let _ = rx.await;
+                            Ok::<(), Error>(())
+                        },
+                    )
                     .await;
             });
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -453,9 +479,7 @@ fn native_dropped_futures_leave_no_transaction<B: Native>(ctx: &Ctx<B>) {
     let completed = runtime.block_on(async {
         // Open the pool's connections first, so deadlines fall on the units'
         // own await points rather than on connecting.
-        let warm: Vec<_> = (0..3)
-            .map(|i| hold::<B>(&factory, 20 + i))
-            .collect();
+        let warm: Vec<_> = (0..3).map(|i| hold::<B>(&factory, 20 + i)).collect();
         for unit in warm {
             unit.await.expect("warm-up");
         }
@@ -486,9 +510,15 @@ fn native_dropped_futures_leave_no_transaction<B: Native>(ctx: &Ctx<B>) {
     );
     let seconds = B::scalar_blocking(
         &mut ctx.plain(),
-        &format!("SELECT COUNT(*) AS n FROM {} WHERE id >= 1000000", ctx.table),
+        &format!(
+            "SELECT COUNT(*) AS n FROM {} WHERE id >= 1000000",
+            ctx.table
+        ),
     );
-    assert_eq!(firsts, seconds, "a cancelled unit left half its work ({stats:?})");
+    assert_eq!(
+        firsts, seconds,
+        "a cancelled unit left half its work ({stats:?})"
+    );
     assert!(firsts >= completed, "{firsts} rows, {completed} completed");
     assert!(
         stats.closed_dirty > 0 && completed > 0,
@@ -497,12 +527,19 @@ fn native_dropped_futures_leave_no_transaction<B: Native>(ctx: &Ctx<B>) {
     // No transaction open on the server on any connection the units used.
     let ids = ids.lock().unwrap().clone();
     assert!(
-        crate::support::wait_until(Duration::from_secs(5), || B::open_transactions(ctx, &ids) == 0),
+        crate::support::wait_until(Duration::from_secs(5), || B::open_transactions(ctx, &ids)
+            == 0),
         "transactions left open on the server"
     );
     // The pool still works, on connections with no transaction open.
-    runtime.block_on(insert::<B>(&factory, &ctx.table, 5_000_000)).expect("after cancellations");
-    eprintln!("{}: {completed} of 60 completed, {} closed mid-transaction", B::NAME, stats.closed_dirty);
+    runtime
+        .block_on(insert::<B>(&factory, &ctx.table, 5_000_000))
+        .expect("after cancellations");
+    eprintln!(
+        "{}: {completed} of 60 completed, {} closed mid-transaction",
+        B::NAME,
+        stats.closed_dirty
+    );
 }
 
 static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
@@ -514,8 +551,10 @@ async fn fails_once<B: Native>(
     table: &str,
 ) -> Result<u32, Error> {
     let attempt = ATTEMPTS.fetch_add(1, Ordering::SeqCst) + 1;
-    conn.batch_execute(&format!("INSERT INTO {table} (id, v) VALUES ({attempt}, 1)"))
-        .await?;
+    conn.batch_execute(&format!(
+        "INSERT INTO {table} (id, v) VALUES ({attempt}, 1)"
+    ))
+    .await?;
     if attempt == 1 {
         if let Some(sql) = B::transient_failure_sql() {
             conn.batch_execute(sql).await?;
@@ -531,7 +570,9 @@ fn native_retries_a_transient_error<B: Native>(ctx: &Ctx<B>) {
     let _serial = RETRY_SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     ATTEMPTS.store(0, Ordering::SeqCst);
     let factory = factory(ctx, 1);
-    let attempt = runtime().block_on(fails_once::<B>(&factory, &ctx.table)).expect("retried");
+    let attempt = runtime()
+        .block_on(fails_once::<B>(&factory, &ctx.table))
+        .expect("retried");
     assert_eq!(attempt, 2, "the second attempt committed");
     assert!(!ctx.has_row(1), "the failed attempt rolled back");
     assert!(ctx.has_row(2));

@@ -90,7 +90,9 @@ fn errors_for(body: &str, policy: AwaitPolicy) -> usize {
     let block: syn::Block = syn::parse_str(body).unwrap_or_else(|e| panic!("{body}: {e}"));
     let mut errors = Errors::default();
     check(&block, "conn", policy, &mut errors);
-    errors.combined().map_or(0, |error| error.into_iter().count())
+    errors
+        .combined()
+        .map_or(0, |error| error.into_iter().count())
 }
 
 #[test]
@@ -108,7 +110,8 @@ fn session_only_corpus() {
 #[test]
 fn no_await_rejects_every_await_of_the_corpus() {
     for (name, body, _) in CORPUS {
-        let has_await = body.contains(".await") || body.contains("join!") || body.contains("select!");
+        let has_await =
+            body.contains(".await") || body.contains("join!") || body.contains("select!");
         let found = errors_for(body, AwaitPolicy::NoAwait);
         assert_eq!(found > 0, has_await, "{name}");
     }
@@ -118,7 +121,10 @@ fn no_await_rejects_every_await_of_the_corpus() {
 fn policy_follows_the_session_type() {
     let policy = |ty: &str| AwaitPolicy::for_session(&syn::parse_str(ty).unwrap());
     assert_eq!(policy("&mut AsyncPgConnection"), AwaitPolicy::SessionOnly);
-    assert_eq!(policy("&mut diesel_async::AsyncMysqlConnection"), AwaitPolicy::SessionOnly);
+    assert_eq!(
+        policy("&mut diesel_async::AsyncMysqlConnection"),
+        AwaitPolicy::SessionOnly
+    );
     assert_eq!(
         policy("&mut SyncConnectionWrapper<SqliteConnection>"),
         AwaitPolicy::SessionOnly
