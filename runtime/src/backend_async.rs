@@ -51,8 +51,8 @@ pub trait AsyncPoolableConnection: AsyncConnection + Send + 'static {
 impl AsyncPoolableConnection for diesel_async::AsyncPgConnection {
     type Dialect = diesel::PgConnection;
 
-    fn begin_with(&mut self, sql: String) -> impl Future<Output = QueryResult<()>> + Send {
-        async move { diesel_async::AnsiTransactionManager::begin_transaction_sql(self, &sql).await }
+    async fn begin_with(&mut self, sql: String) -> QueryResult<()> {
+        diesel_async::AnsiTransactionManager::begin_transaction_sql(self, &sql).await
     }
 }
 
@@ -60,8 +60,8 @@ impl AsyncPoolableConnection for diesel_async::AsyncPgConnection {
 impl AsyncPoolableConnection for diesel_async::AsyncMysqlConnection {
     type Dialect = diesel::MysqlConnection;
 
-    fn begin_with(&mut self, sql: String) -> impl Future<Output = QueryResult<()>> + Send {
-        async move { diesel_async::AnsiTransactionManager::begin_transaction_sql(self, &sql).await }
+    async fn begin_with(&mut self, sql: String) -> QueryResult<()> {
+        diesel_async::AnsiTransactionManager::begin_transaction_sql(self, &sql).await
     }
 }
 
