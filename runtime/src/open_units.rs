@@ -85,6 +85,7 @@ impl Registry {
     }
 }
 
+#[cfg(feature = "tokio")]
 /// Fails with [`Phase::Nesting`] if a unit of work on `factory` is open on
 /// this thread; for callers that register later (the async flavour checks
 /// before it waits for a connection).
