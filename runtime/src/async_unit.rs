@@ -4,16 +4,61 @@
 //!
 //! Commit on `Ok`, roll back on `Err`; a panic or a dropped future closes the
 //! connection instead of pooling it (see `async_session.rs`), so the server
-//! rolls back. With a retry policy, each attempt is a fresh transaction on a
+//! rolls back. A unit of work started inside another on the same factory, in
+//! the same task, fails fast with `Phase::Nesting` instead of waiting for a
+//! second connection (the macro already rejects awaiting a unit inside a
+//! unit; this catches one hidden in a helper). With a retry policy, each attempt is a fresh transaction on a
 //! freshly checked-out connection, and the wait between attempts holds none.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use crate::async_factory::AsyncSessionSource;
+use crate::async_factory::{AsyncSessionFactory, AsyncSessionSource};
 use crate::async_session::AsyncSession;
+use crate::backend_async::AsyncPoolableConnection;
 use crate::error::Error;
+use crate::open_units::nesting_error;
 use crate::options::UnitOptions;
 use crate::unit::Attempt;
+
+tokio::task_local! {
+    /// The native units of work open in this task, innermost last.
+    static OPEN: OpenUnits;
+}
+
+/// Up to four (factory, unit) pairs: units of work open in one task. A
+/// deeper chain of distinct factories is not tracked past the fourth.
+#[derive(Clone, Copy)]
+struct OpenUnits {
+    entries: [(usize, &'static str); 4],
+    len: usize,
+}
+
+/// Fails with [`Phase::Nesting`](crate::Phase::Nesting) when a unit of work
+/// on `factory` is already open in this task (it would wait for a second
+/// connection while holding the first: a pool of one would never give it
+/// one); otherwise the task's open units with this one added.
+fn enter<C: AsyncPoolableConnection>(
+    factory: &AsyncSessionFactory<C>,
+    unit: &'static str,
+) -> Result<OpenUnits, Error> {
+    let id = Arc::as_ptr(&factory.inner).cast::<()>() as usize;
+    let mut open = OPEN.try_with(|open| *open).unwrap_or(OpenUnits {
+        entries: [(0, ""); 4],
+        len: 0,
+    });
+    if let Some((_, outer)) = open.entries[..open.len]
+        .iter()
+        .find(|(factory, _)| *factory == id)
+    {
+        return Err(nesting_error(unit, outer));
+    }
+    if open.len < open.entries.len() {
+        open.entries[open.len] = (id, unit);
+        open.len += 1;
+    }
+    Ok(open)
+}
 
 /// Ends `session` according to `result`.
 async fn finish<C, T, E>(session: AsyncSession<'_, C>, result: Result<T, E>) -> Attempt<T, E>
@@ -71,12 +116,16 @@ where
     F: for<'c> AsyncFnOnce(&'c mut S::Connection) -> Result<T, E>,
 {
     let factory = source.async_session_factory();
-    let mut session = AsyncSession::begin(factory, options).await?;
-    let result = body(session.connection()).await;
-    match finish(session, result).await {
-        Attempt::Done(result) => result,
-        Attempt::Retry(error) => Err(error),
-    }
+    let open = enter(factory, options.name())?;
+    OPEN.scope(open, async move {
+        let mut session = AsyncSession::begin(factory, options).await?;
+        let result = body(session.connection()).await;
+        match finish(session, result).await {
+            Attempt::Done(result) => result,
+            Attempt::Retry(error) => Err(error),
+        }
+    })
+    .await
 }
 
 /// [`run_unit_native`] with the unit's retry policy: a body that failed with a
@@ -116,31 +165,36 @@ where
     F: for<'c> AsyncFnMut(&'c mut S::Connection) -> Result<T, E>,
 {
     let factory = source.async_session_factory();
-    let policy = options.retry_policy();
-    let attempts = policy.map_or(1, |p| p.max_attempts());
-    let mut attempt = 1;
-    loop {
-        let mut session = AsyncSession::begin(factory, options).await?;
-        let result = body(session.connection()).await;
-        match finish(session, result).await {
-            Attempt::Done(result) => return result,
-            Attempt::Retry(error) if attempt >= attempts => return Err(error),
-            Attempt::Retry(_) => {
-                factory
-                    .inner
-                    .counters
-                    .unit_retries
-                    .fetch_add(1, Ordering::Relaxed);
-                let delay = policy.map_or_else(Default::default, |p| p.delay_before_retry(attempt));
-                tracing::debug!(
-                    unit = options.name(),
-                    attempt,
-                    ?delay,
-                    "transient error; retrying the unit of work"
-                );
-                tokio::time::sleep(delay).await;
-                attempt += 1;
+    let open = enter(factory, options.name())?;
+    OPEN.scope(open, async move {
+        let policy = options.retry_policy();
+        let attempts = policy.map_or(1, |p| p.max_attempts());
+        let mut attempt = 1;
+        loop {
+            let mut session = AsyncSession::begin(factory, options).await?;
+            let result = body(session.connection()).await;
+            match finish(session, result).await {
+                Attempt::Done(result) => return result,
+                Attempt::Retry(error) if attempt >= attempts => return Err(error),
+                Attempt::Retry(_) => {
+                    factory
+                        .inner
+                        .counters
+                        .unit_retries
+                        .fetch_add(1, Ordering::Relaxed);
+                    let delay =
+                        policy.map_or_else(Default::default, |p| p.delay_before_retry(attempt));
+                    tracing::debug!(
+                        unit = options.name(),
+                        attempt,
+                        ?delay,
+                        "transient error; retrying the unit of work"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
             }
         }
-    }
+    })
+    .await
 }

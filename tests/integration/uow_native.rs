@@ -29,6 +29,7 @@ crate::all_backends!([
     native_checkout_times_out,
     native_dropped_futures_leave_no_transaction,
     native_retries_a_transient_error,
+    native_nested_unit_fails_fast,
 ]);
 
 /// What the scenarios need of each backend's async connection.
@@ -581,3 +582,39 @@ fn native_retries_a_transient_error<B: Native>(ctx: &Ctx<B>) {
 
 /// `ATTEMPTS` is shared by the backends' instances of the retry scenario.
 static RETRY_SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A helper that is passed the session (so the macro accepts its `.await`)
+/// but opens a unit of work of its own on the same factory.
+async fn sneaky_helper<B: Native>(
+    _conn: &mut B::Async,
+    db: &AsyncSessionFactory<B::Async>,
+) -> Result<i64, Error> {
+    connection_id::<B>(db).await
+}
+
+#[unit_of_work(factory = db)]
+async fn outer_unit<B: Native>(
+    db: &AsyncSessionFactory<B::Async>,
+    #[session(async)] conn: &mut B::Async,
+) -> Result<i64, Error> {
+    sneaky_helper::<B>(conn, db).await
+}
+
+fn native_nested_unit_fails_fast<B: Native>(ctx: &Ctx<B>) {
+    let factory = AsyncSessionFactory::<B::Async>::builder(ctx.url())
+        .max_size(1)
+        .checkout_timeout(Duration::from_secs(10))
+        .build()
+        .expect("factory");
+    let started = std::time::Instant::now();
+    let error = runtime()
+        .block_on(outer_unit::<B>(&factory))
+        .expect_err("a nested unit on a pool of one");
+    assert_eq!(error.phase(), Phase::Nesting, "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failed fast, not at the checkout timeout"
+    );
+    let stats = factory.stats();
+    assert_eq!((stats.in_use, stats.checkout_timeouts), (0, 0), "{stats:?}");
+}
