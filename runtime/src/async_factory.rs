@@ -20,7 +20,7 @@ use deadpool::managed::{Object, Pool, PoolError};
 use deadpool::Runtime;
 
 use crate::async_pool::{ConnManager, ManagerConfig};
-use crate::async_unit::run_unit_native;
+use crate::async_unit::{run_unit_native, AsyncUnitBody};
 use crate::backend_async::AsyncPoolableConnection;
 use crate::config::Validation;
 use crate::error::{Error, Phase};
@@ -155,7 +155,8 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
     pub async fn run<T, E, F>(&self, options: &UnitOptions, body: F) -> Result<T, E>
     where
         E: From<Error>,
-        F: for<'c> AsyncFnOnce(&'c mut C) -> Result<T, E>,
+        F: for<'c> AsyncFnOnce(&'c mut C) -> Result<T, E>
+            + for<'c> AsyncUnitBody<&'c mut C, Result<T, E>>,
     {
         run_unit_native(self, options, body).await
     }

@@ -10,6 +10,7 @@
 //! unit; this catches one hidden in a helper). With a retry policy, each attempt is a fresh transaction on a
 //! freshly checked-out connection, and the wait between attempts holds none.
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -20,6 +21,59 @@ use crate::error::Error;
 use crate::open_units::nesting_error;
 use crate::options::UnitOptions;
 use crate::unit::Attempt;
+
+/// The body of a native unit of work run once: an async closure over the
+/// connection whose future is `Send`, so the unit can run in a spawned task.
+/// Implemented for every `async |conn| ..` closure that fits; named only in
+/// bounds.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use dbscope_runtime::AsyncUnitBody;
+/// use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+/// type Conn = SyncConnectionWrapper<diesel::SqliteConnection>;
+/// fn takes<F: for<'c> AsyncUnitBody<&'c mut Conn, Result<(), dbscope_runtime::Error>>>(_: F) {}
+/// takes(async |_conn: &mut Conn| Ok(()));
+/// # }
+/// ```
+pub trait AsyncUnitBody<C, R>: FnOnce(C) -> <Self as AsyncUnitBody<C, R>>::Fut {
+    /// The future a call returns.
+    type Fut: Future<Output = R> + Send;
+}
+
+impl<F, C, Fut, R> AsyncUnitBody<C, R> for F
+where
+    F: FnOnce(C) -> Fut,
+    Fut: Future<Output = R> + Send,
+{
+    type Fut = Fut;
+}
+
+/// The body of a native unit of work with a retry policy: called once per
+/// attempt, so it borrows what it captures instead of moving it.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use dbscope_runtime::AsyncUnitBodyMut;
+/// use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+/// type Conn = SyncConnectionWrapper<diesel::SqliteConnection>;
+/// fn takes<F: for<'c> AsyncUnitBodyMut<&'c mut Conn, Result<(), dbscope_runtime::Error>>>(_: F) {}
+/// let name = String::from("x");
+/// takes(async |_conn: &mut Conn| { let _ = name.len(); Ok(()) });
+/// # }
+/// ```
+pub trait AsyncUnitBodyMut<C, R>: FnMut(C) -> <Self as AsyncUnitBodyMut<C, R>>::Fut {
+    /// The future a call returns.
+    type Fut: Future<Output = R> + Send;
+}
+
+impl<F, C, Fut, R> AsyncUnitBodyMut<C, R> for F
+where
+    F: FnMut(C) -> Fut,
+    Fut: Future<Output = R> + Send,
+{
+    type Fut = Fut;
+}
 
 tokio::task_local! {
     /// The native units of work open in this task, innermost last.
@@ -113,7 +167,8 @@ pub async fn run_unit_native<S, T, E, F>(source: &S, options: &UnitOptions, body
 where
     S: AsyncSessionSource + ?Sized,
     E: From<Error>,
-    F: for<'c> AsyncFnOnce(&'c mut S::Connection) -> Result<T, E>,
+    F: for<'c> AsyncFnOnce(&'c mut S::Connection) -> Result<T, E>
+        + for<'c> AsyncUnitBody<&'c mut S::Connection, Result<T, E>>,
 {
     let factory = source.async_session_factory();
     let open = enter(factory, options.name())?;
@@ -162,7 +217,8 @@ pub async fn run_unit_native_retrying<S, T, E, F>(
 where
     S: AsyncSessionSource + ?Sized,
     E: From<Error>,
-    F: for<'c> AsyncFnMut(&'c mut S::Connection) -> Result<T, E>,
+    F: for<'c> AsyncFnMut(&'c mut S::Connection) -> Result<T, E>
+        + for<'c> AsyncUnitBodyMut<&'c mut S::Connection, Result<T, E>>,
 {
     let factory = source.async_session_factory();
     let open = enter(factory, options.name())?;

@@ -66,7 +66,7 @@ pub use async_checkout::AsyncPooledConnection;
 #[cfg(feature = "async")]
 pub use async_factory::{AsyncSessionFactory, AsyncSessionFactoryBuilder, AsyncSessionSource};
 #[cfg(feature = "async")]
-pub use async_unit::{run_unit_native, run_unit_native_retrying};
+pub use async_unit::{run_unit_native, run_unit_native_retrying, AsyncUnitBody, AsyncUnitBodyMut};
 pub use backend::{BackendKind, PoolableConnection, ServerTraits};
 #[cfg(feature = "async")]
 pub use backend_async::AsyncPoolableConnection;

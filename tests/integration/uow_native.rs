@@ -618,3 +618,115 @@ fn native_nested_unit_fails_fast<B: Native>(ctx: &Ctx<B>) {
     let stats = factory.stats();
     assert_eq!((stats.in_use, stats.checkout_timeouts), (0, 0), "{stats:?}");
 }
+
+/// Two SERIALIZABLE native units read both rows, meet, then each bumps one
+/// row: a write skew PostgreSQL refuses for one of them (40001, a real
+/// conflict). With `retry`, both succeed, as if one ran after the other.
+#[cfg(feature = "postgres")]
+mod write_skew {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    use dbscope::{unit_of_work, AsyncSessionFactory, Error};
+    use diesel::connection::SimpleConnection as _;
+    use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
+
+    use super::Native;
+    use crate::support::{Backend, Postgres};
+
+    #[unit_of_work(factory = db, isolation = serializable, retry = 5)]
+    async fn bump(
+        db: &AsyncSessionFactory<AsyncPgConnection>,
+        conn: &mut AsyncPgConnection,
+        table: &str,
+        row: i64,
+        barrier: &Barrier,
+        first_attempt: &AtomicBool,
+        attempts: &AtomicUsize,
+    ) -> Result<i64, Error> {
+        attempts.fetch_add(1, Ordering::SeqCst);
+        let sum = Postgres::query_n(
+            conn,
+            format!("SELECT CAST(SUM(v) AS BIGINT) AS n FROM {table}"),
+        )
+        .await?;
+        if first_attempt.swap(false, Ordering::SeqCst) {
+            // A blocking rendezvous (no `.await` on foreign work in a unit).
+            tokio::task::block_in_place(|| barrier.wait());
+        }
+        conn.batch_execute(&format!("UPDATE {table} SET v = v + 1 WHERE id = {row}"))
+            .await?;
+        Ok(sum)
+    }
+
+    #[test]
+    fn native_serialization_failure_is_retried() {
+        crate::support::run::<Postgres>("native_serialization_retry", |ctx| {
+            ctx.plain()
+                .batch_execute(&format!(
+                    "{}; {}",
+                    ctx.insert_sql(1, 0),
+                    ctx.insert_sql(2, 0)
+                ))
+                .expect("seed");
+            let factory = AsyncSessionFactory::<AsyncPgConnection>::builder(ctx.url())
+                .max_size(2)
+                .build()
+                .expect("factory");
+            let barrier = Arc::new(Barrier::new(2));
+            let attempts = Arc::new(AtomicUsize::new(0));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let tasks: Vec<_> = [1, 2]
+                .into_iter()
+                .map(|row| {
+                    let (f, table, barrier, attempts) = (
+                        factory.clone(),
+                        ctx.table.clone(),
+                        Arc::clone(&barrier),
+                        Arc::clone(&attempts),
+                    );
+                    runtime.spawn(async move {
+                        let first = AtomicBool::new(true);
+                        bump(&f, &table, row, &barrier, &first, &attempts).await
+                    })
+                })
+                .collect();
+            let mut sums: Vec<i64> = tasks
+                .into_iter()
+                .map(|t| {
+                    runtime
+                        .block_on(t)
+                        .expect("task")
+                        .expect("succeeds after retrying")
+                })
+                .collect();
+            let stats = factory.stats();
+            assert!(
+                stats.unit_retries >= 1,
+                "no serialization failure was retried: {stats:?}"
+            );
+            assert!(attempts.load(Ordering::SeqCst) >= 3, "{stats:?}");
+            assert_eq!(stats.in_use, 0, "{stats:?}");
+            sums.sort_unstable();
+            assert_eq!(
+                sums,
+                vec![0, 1],
+                "serializable: as if one ran after the other"
+            );
+            for row in [1, 2] {
+                let v = Postgres::scalar(
+                    &mut ctx.plain(),
+                    &format!(
+                        "SELECT CAST(v AS BIGINT) AS n FROM {} WHERE id = {row}",
+                        ctx.table
+                    ),
+                );
+                assert_eq!(v.unwrap(), 1, "row {row} bumped exactly once");
+            }
+        });
+    }
+}
