@@ -53,5 +53,8 @@ async fn main() -> Result<(), Error> {
     repo.setup().await?;
     tokio::time::sleep(Duration::from_millis(1)).await; // between units: fine
     assert_eq!(repo.fill(&[1, 2, 3]).await?, 3);
+    // A retrying unit borrowing `self` and its arguments runs in a spawned task.
+    let handle = tokio::spawn(async move { repo.fill(&[4, 5]).await });
+    assert_eq!(handle.await.expect("task")?, 2);
     Ok(())
 }
