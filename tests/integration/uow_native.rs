@@ -619,6 +619,52 @@ fn native_nested_unit_fails_fast<B: Native>(ctx: &Ctx<B>) {
     assert_eq!((stats.in_use, stats.checkout_timeouts), (0, 0), "{stats:?}");
 }
 
+/// PostgreSQL ends a native unit's transaction left idle past its
+/// `budget_ms` (`SET LOCAL idle_in_transaction_session_timeout` in the BEGIN
+/// batch): the unit fails with a lost connection and the pool does not reuse
+/// it. (A blocking sleep passes the await check; it stands for CPU-bound work.)
+#[cfg(feature = "postgres")]
+mod budget_enforced {
+    use std::time::Duration;
+
+    use dbscope::{unit_of_work, AsyncSessionFactory, Error};
+    use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
+
+    use crate::support::Postgres;
+
+    #[unit_of_work(factory = db, budget_ms = 100)]
+    async fn idle_too_long(
+        db: &AsyncSessionFactory<AsyncPgConnection>,
+        conn: &mut AsyncPgConnection,
+        table: &str,
+    ) -> Result<(), Error> {
+        conn.batch_execute(&format!("INSERT INTO {table} (id, v) VALUES (1, 1)"))
+            .await?;
+        tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(400)));
+        conn.batch_execute(&format!("INSERT INTO {table} (id, v) VALUES (2, 1)"))
+            .await?;
+        Ok(())
+    }
+
+    #[test]
+    fn native_budget_is_enforced_by_postgres() {
+        crate::support::run::<Postgres>("native_budget_enforced", |ctx| {
+            let factory = AsyncSessionFactory::<AsyncPgConnection>::builder(ctx.url())
+                .max_size(1)
+                .build()
+                .expect("factory");
+            let runtime = super::runtime();
+            let error = runtime
+                .block_on(idle_too_long(&factory, &ctx.table))
+                .expect_err("the server ended the idle transaction");
+            assert!(error.is_transient(), "a lost connection: {error}");
+            assert!(!ctx.has_row(1), "nothing committed");
+            let stats = factory.stats();
+            assert_eq!((stats.in_use, stats.closed_dirty), (0, 1), "{stats:?}");
+        });
+    }
+}
+
 /// Two SERIALIZABLE native units read both rows, meet, then each bumps one
 /// row: a write skew PostgreSQL refuses for one of them (40001, a real
 /// conflict). With `retry`, both succeed, as if one ran after the other.
