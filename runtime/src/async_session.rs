@@ -53,7 +53,7 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
         let server = ServerTraits {
             idle_transaction_timeout: kind == BackendKind::Postgres,
         };
-        let sql = C::Dialect::begin_sql(options, server_budget, server)?.into_owned();
+        let sql = C::Dialect::begin_sql(options, server_budget, server)?;
         let mut attempts_left = inner.max_size + 1;
         loop {
             let object = factory.checkout_object().await?;

@@ -5,6 +5,7 @@
 //! async connection names its blocking twin as its dialect, so isolation,
 //! read-only and the hold-time budget are spelled in one place.
 
+use std::borrow::Cow;
 use std::future::Future;
 
 use diesel::QueryResult;
@@ -34,7 +35,10 @@ pub trait AsyncPoolableConnection: AsyncConnection + Send + 'static {
     /// Runs `sql` (from [`PoolableConnection::begin_sql`]) to begin a
     /// transaction and records it in the connection's transaction manager,
     /// so nested `transaction` calls in user code become savepoints.
-    fn begin_with(&mut self, sql: String) -> impl Future<Output = QueryResult<()>> + Send;
+    fn begin_with(
+        &mut self,
+        sql: Cow<'static, str>,
+    ) -> impl Future<Output = QueryResult<()>> + Send;
 
     /// Commits the transaction [`begin_with`](Self::begin_with) opened.
     fn commit(&mut self) -> impl Future<Output = QueryResult<()>> + Send {
@@ -51,7 +55,7 @@ pub trait AsyncPoolableConnection: AsyncConnection + Send + 'static {
 impl AsyncPoolableConnection for diesel_async::AsyncPgConnection {
     type Dialect = diesel::PgConnection;
 
-    async fn begin_with(&mut self, sql: String) -> QueryResult<()> {
+    async fn begin_with(&mut self, sql: Cow<'static, str>) -> QueryResult<()> {
         diesel_async::AnsiTransactionManager::begin_transaction_sql(self, &sql).await
     }
 }
@@ -60,7 +64,7 @@ impl AsyncPoolableConnection for diesel_async::AsyncPgConnection {
 impl AsyncPoolableConnection for diesel_async::AsyncMysqlConnection {
     type Dialect = diesel::MysqlConnection;
 
-    async fn begin_with(&mut self, sql: String) -> QueryResult<()> {
+    async fn begin_with(&mut self, sql: Cow<'static, str>) -> QueryResult<()> {
         diesel_async::AnsiTransactionManager::begin_transaction_sql(self, &sql).await
     }
 }
@@ -71,7 +75,10 @@ impl AsyncPoolableConnection
 {
     type Dialect = diesel::SqliteConnection;
 
-    fn begin_with(&mut self, sql: String) -> impl Future<Output = QueryResult<()>> + Send {
+    fn begin_with(
+        &mut self,
+        sql: Cow<'static, str>,
+    ) -> impl Future<Output = QueryResult<()>> + Send {
         // The wrapper's transaction manager delegates to the inner
         // connection's, on the blocking thread that owns it.
         self.spawn_blocking(move |conn| {
