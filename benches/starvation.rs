@@ -1,5 +1,7 @@
 //! `cargo bench --bench starvation`: the pool-starvation scenario of
-//! PROBLEMS.md section 1.
+//! PROBLEMS.md section 1. With the `async` feature on PostgreSQL, a third
+//! line: the same flow as two native async units of work (diesel-async
+//! sessions), `FIGURE starvation_native_async_speedup`.
 //!
 //! A pool of 5 and 100 concurrent requests. Each request reads a row, waits
 //! 100 ms on a fake remote call (an LLM, an HTTP API), then writes the row.
@@ -121,6 +123,55 @@ flows!(
     sqlite_units
 );
 
+/// The flow as two units of work over diesel-async connections (feature
+/// `async`), awaiting their queries, around the same remote call.
+#[cfg(feature = "async")]
+mod native {
+    use std::sync::Arc;
+
+    use dbscope::{unit_of_work, AsyncSessionFactory, Error};
+    use diesel::prelude::*;
+    use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+    use super::{fake_remote_call, starvation_rows};
+
+    #[unit_of_work(factory = db)]
+    async fn read(
+        db: &AsyncSessionFactory<AsyncPgConnection>,
+        conn: &mut AsyncPgConnection,
+        id: i32,
+    ) -> Result<i64, Error> {
+        Ok(starvation_rows::table
+            .find(id)
+            .select(starvation_rows::hits)
+            .first(conn)
+            .await?)
+    }
+
+    #[unit_of_work(factory = db)]
+    async fn write(
+        db: &AsyncSessionFactory<AsyncPgConnection>,
+        conn: &mut AsyncPgConnection,
+        id: i32,
+        hits: i64,
+    ) -> Result<(), Error> {
+        diesel::update(starvation_rows::table.find(id))
+            .set(starvation_rows::hits.eq(hits))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn units(
+        db: Arc<AsyncSessionFactory<AsyncPgConnection>>,
+        id: i32,
+    ) -> Result<(), Error> {
+        let hits = read(&db, id).await?;
+        let hits = fake_remote_call(hits).await;
+        write(&db, id, hits).await
+    }
+}
+
 /// What one scenario measured.
 struct Outcome {
     throughput: f64,
@@ -200,7 +251,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let (held, units, sweep, backend) = runtime.block_on(async {
+    let (held, units, sweep, backend, native) = runtime.block_on(async {
         match support::server_url("PG_DATABASE_URL") {
             Some(url) => {
                 let factory = Arc::new(
@@ -219,13 +270,26 @@ fn main() {
                 println!("PostgreSQL, pool of {POOL_SIZE}, {CONCURRENCY} concurrent requests, {CALL_LATENCY:?} remote call");
                 let held = fire(CONCURRENCY, |id| pg_held(Arc::clone(&factory), id)).await;
                 let units = fire(CONCURRENCY, |id| pg_units(Arc::clone(&factory), id)).await;
+                #[cfg(feature = "async")]
+                let native = {
+                    let factory = Arc::new(
+                        dbscope::AsyncSessionFactory::<diesel_async::AsyncPgConnection>::builder(&url)
+                            .max_size(POOL_SIZE)
+                            .checkout_timeout(CHECKOUT_TIMEOUT)
+                            .build()
+                            .expect("PostgreSQL async factory"),
+                    );
+                    Some(fire(CONCURRENCY, |id| native::units(Arc::clone(&factory), id)).await)
+                };
+                #[cfg(not(feature = "async"))]
+                let native: Option<Outcome> = None;
                 let mut sweep = Vec::new();
                 for concurrency in SWEEP {
                     let held = fire(concurrency, |id| pg_held(Arc::clone(&factory), id)).await;
                     let units = fire(concurrency, |id| pg_units(Arc::clone(&factory), id)).await;
                     sweep.push(Point { concurrency, held, units });
                 }
-                (held, units, sweep, "PostgreSQL")
+                (held, units, sweep, "PostgreSQL", native)
             }
             None => {
                 let dir = std::env::temp_dir().join(format!("dbscope-starvation-{}", std::process::id()));
@@ -250,15 +314,24 @@ fn main() {
                         fire(concurrency, |id| sqlite_units(Arc::clone(&factory), id)).await;
                     sweep.push(Point { concurrency, held, units });
                 }
-                (held, units, sweep, "SQLite file")
+                (held, units, sweep, "SQLite file", None)
             }
         }
     });
     report("held", &held);
     report("units of work", &units);
+    if let Some(native) = &native {
+        report("native async", native);
+    }
     let ideal = CONCURRENCY as f64 / CALL_LATENCY.as_secs_f64();
     support::figure("starvation_speedup", units.throughput / held.throughput);
     support::figure("starvation_ideal_fraction", units.throughput / ideal);
+    if let Some(native) = &native {
+        support::figure(
+            "starvation_native_async_speedup",
+            native.throughput / held.throughput,
+        );
+    }
 
     println!("sweep: pool of {POOL_SIZE}, {CALL_LATENCY:?} remote call");
     for point in &sweep {

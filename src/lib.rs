@@ -234,6 +234,77 @@ pub use dbscope_runtime::*;
 /// }
 /// ```
 ///
+/// # Native async sessions (feature `async`)
+/// When the session parameter is a diesel-async connection
+/// (`AsyncPgConnection`, `AsyncMysqlConnection`,
+/// `SyncConnectionWrapper<SqliteConnection>`, or any type marked
+/// `#[session(async)]`, such as an alias or a generic parameter), the `async
+/// fn` runs natively: sessions come from an [`AsyncSessionFactory`] (anything
+/// implementing [`AsyncSessionSource`]) and the body **awaits its queries
+/// inside the transaction**. The macro writes the plumbing (an async closure
+/// the runtime lends the connection to).
+///
+/// The rule, checked at compile time: every `.await` in the body must await an
+/// expression that uses the session: a query run on it, or a call it is
+/// passed to (possibly wrapped, as in `timeout(d, q.execute(conn))`). Any
+/// other `.await` (a sleep, an HTTP or model call, a channel receive, another
+/// unit of work) is an error on that `.await`, naming the session. `join!`
+/// and `try_join!` must use the session in every future they join; `select!`
+/// is rejected; other macros are parsed as expressions and analysed, or
+/// rejected when they cannot be and contain an `.await`. A future held in a
+/// variable and awaited later is rejected too: await queries where they are
+/// built. One limit: a call passed the session counts as session work, so
+/// `sleep(timeout_of(conn))` would pass.
+///
+/// Semantics match the blocking flavour: commit on `Ok`, rollback on `Err`,
+/// options (isolation, read-only, retry with a fresh transaction per attempt,
+/// budget warning; PostgreSQL also gets the budget as
+/// `idle_in_transaction_session_timeout`), validation only of connections idle
+/// past the window, recycling by age, a checkout timeout. A panic, or a future
+/// dropped at any `.await`, never leaves a transaction on a pooled connection:
+/// no rollback can run in `Drop`, so the connection is taken out of the pool
+/// and closed, and the server rolls back. A unit of work cannot be awaited
+/// inside another (it does not use the outer session), so nesting cannot
+/// deadlock a small pool.
+///
+/// ```
+/// # #[cfg(all(feature = "async", feature = "sqlite"))] {
+/// use dbscope::{unit_of_work, AsyncSessionFactory, Error};
+/// use diesel::SqliteConnection;
+/// use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+/// use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+///
+/// type Conn = SyncConnectionWrapper<SqliteConnection>;
+///
+/// #[unit_of_work(factory = db)]
+/// async fn create(db: &AsyncSessionFactory<Conn>, #[session(async)] conn: &mut Conn, name: &str) -> Result<usize, Error> {
+///     conn.batch_execute("CREATE TABLE IF NOT EXISTS users (name TEXT)").await?;
+///     let n = diesel::sql_query("INSERT INTO users (name) VALUES (?)")
+///         .bind::<diesel::sql_types::Text, _>(name)
+///         .execute(conn)
+///         .await?;
+///     Ok(n)
+/// }
+///
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let db = AsyncSessionFactory::<Conn>::new(":memory:")?;
+/// assert_eq!(create(&db, "ada").await?, 1);
+/// # Ok::<(), Error>(())
+/// # }).unwrap();
+/// # }
+/// ```
+///
+/// ```compile_fail
+/// # use dbscope::{unit_of_work, AsyncSessionFactory, Error};
+/// # use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
+/// # async fn call_llm(prompt: &str) -> String { prompt.to_owned() }
+/// #[unit_of_work(factory = db)]
+/// async fn answer(db: &AsyncSessionFactory<AsyncPgConnection>, conn: &mut AsyncPgConnection) -> Result<String, Error> {
+///     conn.batch_execute("SELECT 1").await?; // fine: uses the session
+///     Ok(call_llm("hi").await) // error: `.await` on work that does not use session `conn`
+/// }
+/// ```
+///
 /// # Errors
 /// The function returns the body's `Err` (after rolling back) or a runtime
 /// [`Error`] converted with `E::from`: checkout timeout, connect, `BEGIN`

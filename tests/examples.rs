@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
 /// Every feature of the package and whether this test binary has it on.
-const FEATURES: [(&str, bool); 5] = [
+const FEATURES: [(&str, bool); 6] = [
     ("sqlite", cfg!(feature = "sqlite")),
     ("tokio", cfg!(feature = "tokio")),
     ("serde", cfg!(feature = "serde")),
     ("postgres", cfg!(feature = "postgres")),
     ("mysql", cfg!(feature = "mysql")),
+    ("async", cfg!(feature = "async")),
 ];
 
 /// Every example with the features it requires (as in Cargo.toml).

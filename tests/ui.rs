@@ -8,6 +8,15 @@ fn ui() {
     let t = trybuild::TestCases::new();
     t.pass("tests/ui/unit_of_work/pass/*.rs");
     t.compile_fail("tests/ui/unit_of_work/fail/*.rs");
+    if cfg!(all(
+        feature = "async",
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql"
+    )) {
+        t.pass("tests/ui/unit_of_work_async/pass/*.rs");
+        t.compile_fail("tests/ui/unit_of_work_async/fail/*.rs");
+    }
     t.pass("tests/ui/detach_ids/pass/*.rs");
     t.compile_fail("tests/ui/detach_ids/fail/*.rs");
 }

@@ -18,6 +18,10 @@ pub(crate) enum Flavour {
     /// An `async fn` over a blocking connection: the wait for a connection is
     /// async, the body runs in one synchronous stretch.
     Async,
+    /// An `async fn` over a diesel-async connection: the body awaits its
+    /// queries inside the transaction (chosen by the expansion from the
+    /// session's [`AwaitPolicy`](crate::await_check::AwaitPolicy)).
+    Native,
 }
 
 /// The parameter that receives the session.
@@ -30,6 +34,9 @@ pub(crate) struct SessionParam<'a> {
     pub(crate) attrs: Vec<&'a Attribute>,
     /// How error messages name it: `conn`, or the pattern as written.
     pub(crate) name: String,
+    /// Marked `#[session(async)]`: an async connection whatever its type is
+    /// called (a type alias or a generic parameter).
+    pub(crate) async_marker: bool,
 }
 
 /// What the expansion needs to know about the function.
@@ -47,6 +54,15 @@ pub(crate) struct Analysis<'a> {
 /// Whether `attr` is the `#[session]` marker.
 pub(crate) fn is_session_marker(attr: &Attribute) -> bool {
     attr.path().is_ident("session")
+}
+
+/// Whether `attr` is `#[session(async)]`.
+fn is_async_marker(attr: &Attribute) -> bool {
+    is_session_marker(attr)
+        && attr
+            .meta
+            .require_list()
+            .is_ok_and(|list| list.tokens.to_string() == "async")
 }
 
 /// Analyses `function`, pushing every problem it finds to `errors`.
@@ -121,6 +137,15 @@ fn find_session<'a>(
             }
             FnArg::Typed(param) => {
                 if param.attrs.iter().any(is_session_marker) {
+                    for attr in param.attrs.iter().filter(|attr| is_session_marker(attr)) {
+                        if !matches!(attr.meta, syn::Meta::Path(_)) && !is_async_marker(attr) {
+                            errors.push(syn::Error::new_spanned(
+                                &attr.meta,
+                                "unknown form of `#[session]`; write `#[session]`, or \
+                                 `#[session(async)]` for a diesel-async connection",
+                            ));
+                        }
+                    }
                     marked.push((index, param));
                 } else if is_connection_type(&param.ty) {
                     looks_like.push((index, param));
@@ -140,8 +165,9 @@ fn find_session<'a>(
             errors.push(syn::Error::new(
                 function.sig.paren_token.span.join(),
                 "no session parameter: add one such as `conn: &mut SqliteConnection` (any type \
-                 ending in `Connection`, or `&mut dbscope::Session<..>`), or mark the session \
-                 parameter with `#[session]`",
+                 ending in `Connection`, `&mut SyncConnectionWrapper<..>`, or \
+                 `&mut dbscope::Session<..>`), or mark the session parameter with `#[session]` \
+                 (`#[session(async)]` for a diesel-async connection behind an alias)",
             ));
             (None, indices)
         }
@@ -185,6 +211,7 @@ fn session_param(index: usize, param: &PatType) -> SessionParam<'_> {
             .filter(|attr| !is_session_marker(attr))
             .collect(),
         name,
+        async_marker: param.attrs.iter().any(is_async_marker),
     }
 }
 
@@ -214,7 +241,7 @@ fn is_connection_type(ty: &Type) -> bool {
     path.path.segments.last().is_some_and(|segment| {
         let name = segment.ident.to_string();
         name.ends_with("Connection") || name == "Session"
-    })
+    }) || crate::await_check::is_async_connection(ty)
 }
 
 /// `impl Trait` cannot be written as a closure's return type, which the body

@@ -34,13 +34,31 @@ pub(crate) fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream 
     };
     let options = raw.build(&mut errors);
     let analysis = analysis::analyse(&function, &mut errors);
+    let mut flavour = analysis.flavour;
     if let Some(session) = &analysis.session {
-        let policy = AwaitPolicy::for_session(session.ty);
+        let policy = if session.async_marker {
+            AwaitPolicy::SessionOnly
+        } else {
+            AwaitPolicy::for_session(session.ty)
+        };
+        if policy == AwaitPolicy::SessionOnly {
+            if flavour == Flavour::Sync {
+                errors.push(syn::Error::new_spanned(
+                    session.ty,
+                    format!(
+                        "session `{}` is an async connection (diesel-async), whose queries are \
+                         awaited: make this an `async fn`, or take a blocking connection",
+                        session.name
+                    ),
+                ));
+            }
+            flavour = Flavour::Native;
+        }
         await_check::check(&function.block, &session.name, policy, &mut errors);
     }
     match (errors.combined(), options, &analysis.session, analysis.ret) {
         (None, Some(options), Some(session), Some(ret)) => {
-            generate(&function, analysis.flavour, session, ret, &options)
+            generate(&function, flavour, session, ret, &options)
         }
         (error, ..) => fallback::stand_in(
             &function,
@@ -84,10 +102,13 @@ fn generate(
         })
     };
     let mut checks = Vec::new();
-    if let Some((_, span)) = options.sqlite_lock {
+    // The compile-time backend checks read a blocking `SessionSource`; an
+    // async factory's backend refuses options it cannot honour at `BEGIN`.
+    let blocking = flavour != Flavour::Native;
+    if let (Some((_, span)), true) = (options.sqlite_lock, blocking) {
         checks.push(check("require_sqlite_locking", span));
     }
-    if let Some((level, span)) = options.isolation {
+    if let (Some((level, span)), true) = (options.isolation, blocking) {
         if !level.is_serializable() {
             checks.push(check("require_isolation_levels", span));
         }
@@ -98,13 +119,18 @@ fn generate(
         (Flavour::Sync, true) => "unit_retrying",
         (Flavour::Async, false) => "unit_async",
         (Flavour::Async, true) => "unit_async_retrying",
+        (Flavour::Native, false) => "run_unit_native",
+        (Flavour::Native, true) => "run_unit_native_retrying",
     };
     let runner_name = Ident::new(runner_name, Span::call_site());
     let runner = respan(quote!(#private::#runner_name), ret.span());
     let await_suffix = match flavour {
         Flavour::Sync => quote!(),
-        Flavour::Async => respan(quote!(.await), ret.span()),
+        Flavour::Async | Flavour::Native => respan(quote!(.await), ret.span()),
     };
+    // Native: an async closure, so the body's future may borrow the
+    // connection the runtime lends it for the length of the transaction.
+    let asyncness = (flavour == Flavour::Native).then(|| quote!(async));
 
     // The `let` converts `&mut Session<C>` to the declared type by deref
     // coercion; the session variable is placed on the declared type so a
@@ -140,7 +166,7 @@ fn generate(
     };
     let block = &function.block;
     let body = quote! {
-        |#session_var| -> #ret {
+        #asyncness |#session_var| -> #ret {
             #(#session_attrs)*
             #allow
             let #session_pat: #session_ty = #session_value;

@@ -1,6 +1,10 @@
 //! The one door generated code goes through. Not a public API: names here
 //! change without notice.
 
+#[cfg(feature = "async")]
+pub use crate::async_factory::AsyncSessionSource;
+#[cfg(feature = "async")]
+pub use crate::async_unit::{run_unit_native, run_unit_native_retrying};
 pub use crate::factory::SessionSource;
 pub use crate::id::load_by_id;
 pub use crate::macro_support::{

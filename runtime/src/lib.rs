@@ -25,8 +25,22 @@
 //! - `mysql`: MySQL and MariaDB through libmysqlclient / libmariadb.
 //! - `tokio` (default): units of work in `async fn`s, [`spawn_after_commit`].
 //! - `serde` (default): [`Id`] serialises as its bare key.
+//! - `async`: native async sessions over diesel-async ([`AsyncSessionFactory`],
+//!   [`run_unit_native`]) for the enabled backends, pooled by deadpool.
 
+#[cfg(feature = "async")]
+mod async_checkout;
+#[cfg(feature = "async")]
+mod async_factory;
+#[cfg(feature = "async")]
+mod async_pool;
+#[cfg(feature = "async")]
+mod async_session;
+#[cfg(feature = "async")]
+mod async_unit;
 mod backend;
+#[cfg(feature = "async")]
+mod backend_async;
 mod checkout;
 mod config;
 mod detach;
@@ -47,7 +61,15 @@ mod unit;
 #[cfg(feature = "tokio")]
 mod unit_async;
 
+#[cfg(feature = "async")]
+pub use async_checkout::AsyncPooledConnection;
+#[cfg(feature = "async")]
+pub use async_factory::{AsyncSessionFactory, AsyncSessionFactoryBuilder, AsyncSessionSource};
+#[cfg(feature = "async")]
+pub use async_unit::{run_unit_native, run_unit_native_retrying, AsyncUnitBody, AsyncUnitBodyMut};
 pub use backend::{BackendKind, PoolableConnection, ServerTraits};
+#[cfg(feature = "async")]
+pub use backend_async::AsyncPoolableConnection;
 pub use checkout::PooledConnection;
 pub use config::Validation;
 pub use detach::Detached;

@@ -42,7 +42,7 @@ thread_local! {
     };
 }
 
-fn nesting_error(unit: &str, outer: &str) -> Error {
+pub(crate) fn nesting_error(unit: &str, outer: &str) -> Error {
     Error::new(
         Phase::Nesting,
         format!(

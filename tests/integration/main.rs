@@ -28,6 +28,8 @@ mod uow_async;
 #[cfg(feature = "tokio")]
 mod uow_budget;
 mod uow_failures;
+#[cfg(feature = "async")]
+mod uow_native;
 mod uow_options;
 mod uow_patterns;
 #[cfg(feature = "tokio")]

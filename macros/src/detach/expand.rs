@@ -147,11 +147,11 @@ fn load_rows(
     });
     let loader = match analysis.flavour {
         Flavour::Sync => quote!(#private::detach::load),
-        Flavour::Async => quote!(#private::detach::load_async),
+        Flavour::Async | Flavour::Native => quote!(#private::detach::load_async),
     };
     let await_suffix = match analysis.flavour {
         Flavour::Sync => quote!(),
-        Flavour::Async => quote!(.await),
+        Flavour::Async | Flavour::Native => quote!(.await),
     };
     // Placed on the return type, so a non-`Result` return type is reported there.
     let fail = {

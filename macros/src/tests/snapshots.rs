@@ -45,6 +45,26 @@ fn sync_fn() {
 }
 
 #[test]
+fn native_async_fn() {
+    insta::assert_snapshot!(expand(
+        quote!(factory = db, retry = 3, isolation = repeatable_read),
+        quote! {
+            /// Renames a job; the body awaits its queries on the session.
+            pub async fn rename(
+                db: &AsyncSessionFactory<AsyncPgConnection>,
+                conn: &mut AsyncPgConnection,
+                id: i32,
+                name: &str,
+            ) -> Result<usize, AppError> {
+                let job: Job = jobs::table.find(id).first(conn).await?;
+                Ok(diesel::update(&job).set(jobs::name.eq(name)).execute(conn).await?)
+            }
+        },
+        free,
+    ));
+}
+
+#[test]
 fn async_fn() {
     insta::assert_snapshot!(expand(
         quote!(factory = db, read_only),
