@@ -276,6 +276,7 @@ fn main() {
                         dbscope::AsyncSessionFactory::<diesel_async::AsyncPgConnection>::builder(&url)
                             .max_size(POOL_SIZE)
                             .checkout_timeout(CHECKOUT_TIMEOUT)
+                            .setup_sql("SET synchronous_commit = off")
                             .build()
                             .expect("PostgreSQL async factory"),
                     );
