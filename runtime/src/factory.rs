@@ -133,6 +133,7 @@ impl<C: PoolableConnection> SessionFactory<C> {
     /// Realises `slot` and begins the transaction. A connection found dead at
     /// `BEGIN` (nothing ran on it yet) is closed and the unit starts again on
     /// another connection, until `deadline`.
+    #[inline]
     pub(crate) fn open(
         &self,
         mut slot: Slot<C>,

@@ -78,6 +78,14 @@ impl Registry {
 
     #[inline]
     fn remove(&mut self, id: u64) -> Vec<Work> {
+        // Sessions usually end innermost first.
+        if self.entries.last().is_some_and(|entry| entry.id == id) {
+            return self
+                .entries
+                .pop()
+                .map(|entry| entry.work)
+                .unwrap_or_default();
+        }
         match self.entries.iter().rposition(|entry| entry.id == id) {
             Some(index) => self.entries.remove(index).work,
             None => Vec::new(),

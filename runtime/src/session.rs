@@ -52,7 +52,6 @@ pub struct Session<C: PoolableConnection> {
     /// What undoes connection state the begin statement set, if anything.
     end_sql: Option<&'static str>,
     budget: Option<Duration>,
-    opened_at: Instant,
     /// Statement that puts back the connection's default budget, when this
     /// unit overrode it in a way that outlives the transaction (MariaDB).
     restore_budget: Option<String>,
@@ -65,6 +64,7 @@ impl<C: PoolableConnection> Session<C> {
     /// Begins a transaction on `lease`. On failure the lease is handed back
     /// (boxed: the failure path is cold) so the caller can decide whether to
     /// discard it and try another.
+    #[inline]
     pub(crate) fn begin(
         mut lease: Lease<C>,
         options: &UnitOptions,
@@ -114,13 +114,11 @@ impl<C: PoolableConnection> Session<C> {
                 registration,
             }));
         }
-        let opened_at = lease.checked_out();
         Ok(Session {
             lease,
             unit: options.name(),
             end_sql: C::end_sql(options),
             budget,
-            opened_at,
             restore_budget,
             finished: false,
             after_commit: registration,
@@ -172,7 +170,7 @@ impl<C: PoolableConnection> Session<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn held(&self) -> Duration {
-        self.opened_at.elapsed()
+        self.lease.checked_out().elapsed()
     }
 
     /// The name of the unit of work this session belongs to (the function's
@@ -213,6 +211,7 @@ impl<C: PoolableConnection> Session<C> {
     /// Commits and gives the connection back, handing over the after-commit
     /// work for the caller to run once the unit of work is over (units run it
     /// after leaving their nesting scope, so the work may open units of its own).
+    #[inline]
     pub(crate) fn commit_deferred(mut self) -> Result<AfterCommit, Error> {
         self.finished = true;
         if let Some(depth) = self.nested_levels_left_open() {
@@ -332,7 +331,7 @@ impl<C: PoolableConnection> Session<C> {
         }
         let now = Instant::now();
         self.lease.mark_returned(now);
-        let held = now.duration_since(self.opened_at);
+        let held = now.duration_since(self.lease.checked_out());
         if let Some(budget) = self.budget {
             if held > budget {
                 tracing::warn!(
@@ -378,7 +377,7 @@ impl<C: PoolableConnection> std::fmt::Debug for Session<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("unit", &self.unit)
-            .field("held", &self.opened_at.elapsed())
+            .field("held", &self.lease.checked_out().elapsed())
             .field("finished", &self.finished)
             .finish_non_exhaustive()
     }

@@ -20,6 +20,7 @@ pub(crate) enum Attempt<T, E> {
 /// Says whether the failure is worth another attempt, and hands over the
 /// after-commit work (empty unless committed): the caller runs it once it has
 /// left the unit's nesting scope.
+#[inline]
 pub(crate) fn finish<C, T, E>(
     session: Session<C>,
     result: Result<T, E>,
@@ -129,6 +130,7 @@ pub(crate) fn count_retry<C: PoolableConnection>(factory: &SessionFactory<C>) {
 impl<C: PoolableConnection> SessionFactory<C> {
     /// Opens the session of a unit of work: fails fast when nested in another
     /// unit on this factory and thread, before it waits for a connection.
+    #[inline]
     pub(crate) fn unit_session(&self, options: &UnitOptions) -> Result<Session<C>, Error> {
         let registration = Registration::unit(self.id(), options.name())?;
         let deadline = self.deadline();
