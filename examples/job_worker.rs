@@ -278,6 +278,14 @@ fn main() -> Result<(), Error> {
             eprintln!("DATABASE_URL is a PostgreSQL URL: run with `--features postgres`");
             std::process::exit(2)
         }
+        Ok(url) if url.starts_with("mysql") => {
+            // MariaDB has SKIP LOCKED but no UPDATE .. RETURNING, which the
+            // claim query uses; rather than run on SQLite behind your back:
+            eprintln!(
+                "job_worker runs on PostgreSQL or embedded SQLite; unset DATABASE_URL or give a postgres:// URL"
+            );
+            std::process::exit(2)
+        }
         _ => {
             let path =
                 std::env::temp_dir().join(format!("dbscope-job-worker-{}.db", std::process::id()));
