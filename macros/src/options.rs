@@ -289,28 +289,49 @@ pub(crate) fn crate_value(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Resul
     }
 }
 
+/// Reads an attribute's arguments option by option: checks each key against
+/// `keys`, hands it to `parse_one`, and requires the option to end there.
+/// Errors in one option do not stop the others from being read; every error
+/// lands in `errors`. Returns `false` when the arguments could not even be
+/// split into options.
+pub(crate) fn for_each_option(
+    args: TokenStream,
+    keys: &[&str],
+    errors: &mut Errors,
+    mut parse_one: impl FnMut(&ParseNestedMeta<'_>, &Ident, &mut Errors) -> syn::Result<()>,
+) -> bool {
+    let mut local = Errors::default();
+    let parser = syn::meta::parser(|meta| {
+        let parsed = key_of(&meta, keys).and_then(|key| {
+            parse_one(&meta, &key, &mut local)?;
+            expect_end_of_option(meta.input, &key)
+        });
+        if let Err(error) = parsed {
+            local.push(error);
+        }
+        // Whatever happened, move on to the next option.
+        skip_value(meta.input)
+    });
+    let split = match parser.parse2(args) {
+        Ok(()) => true,
+        Err(error) => {
+            local.push(error);
+            false
+        }
+    };
+    errors.extend(local);
+    split
+}
+
 impl RawOptions {
-    /// Parses the attribute's arguments. Errors in one option do not stop the
-    /// others from being read; every error lands in `errors`.
+    /// Parses the attribute's arguments; every error lands in `errors`.
     pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> RawOptions {
         let mut raw = RawOptions::default();
-        let mut local = Errors::default();
-        let parser = syn::meta::parser(|meta| {
-            let parsed = key_of(&meta, KEYS).and_then(|key| {
-                raw.parse_one(&meta, &key, &mut local)?;
-                expect_end_of_option(meta.input, &key)
-            });
-            if let Err(error) = parsed {
-                local.push(error);
-            }
-            // Whatever happened, move on to the next option.
-            skip_value(meta.input)
-        });
-        if let Err(error) = parser.parse2(args) {
-            local.push(error);
+        if !for_each_option(args, KEYS, errors, |meta, key, errors| {
+            raw.parse_one(meta, key, errors)
+        }) {
             raw.factory_attempted = true;
         }
-        errors.extend(local);
         raw
     }
 

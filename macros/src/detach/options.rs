@@ -4,12 +4,11 @@
 
 use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
-use syn::parse::Parser;
 use syn::{Expr, Ident, Path};
 
 use crate::errors::Errors;
 use crate::options::{
-    crate_value, expect_end_of_option, factory_value, key_of, list, set_once, skip_value, Written,
+    crate_value, factory_value, for_each_option, list, set_once, skip_value, Written,
 };
 
 /// The keys `#[detach_ids]` accepts, in the order the docs list them.
@@ -41,22 +40,11 @@ impl RawOptions {
     /// Parses the attribute's arguments; every error lands in `errors`.
     pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> RawOptions {
         let mut raw = RawOptions::default();
-        let mut local = Errors::default();
-        let parser = syn::meta::parser(|meta| {
-            let parsed = key_of(&meta, KEYS).and_then(|key| {
-                raw.parse_one(&meta, &key, &mut local)?;
-                expect_end_of_option(meta.input, &key)
-            });
-            if let Err(error) = parsed {
-                local.push(error);
-            }
-            skip_value(meta.input)
-        });
-        if let Err(error) = parser.parse2(args) {
-            local.push(error);
+        if !for_each_option(args, KEYS, errors, |meta, key, errors| {
+            raw.parse_one(meta, key, errors)
+        }) {
             raw.factory_attempted = true;
         }
-        errors.extend(local);
         raw
     }
 
