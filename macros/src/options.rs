@@ -198,24 +198,32 @@ pub(crate) fn has_value(input: ParseStream<'_>) -> bool {
     !input.is_empty() && !input.peek(Token![,])
 }
 
+/// Requires `=` after `key`. Without it, skips whatever stands there and
+/// reports `message` on it (or on the key when nothing follows).
+fn require_equals(meta: &ParseNestedMeta<'_>, key: &Ident, message: String) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        return Ok(());
+    }
+    let span = if has_value(meta.input) {
+        meta.input.span()
+    } else {
+        key.span()
+    };
+    skip_value(meta.input)?;
+    Err(syn::Error::new(span, message))
+}
+
 /// Parses `= <integer literal>`; on anything else reports `what` on the value.
 fn int_value(
     meta: &ParseNestedMeta<'_>,
     key: &Ident,
     example: &str,
 ) -> syn::Result<Option<LitInt>> {
-    if !meta.input.peek(Token![=]) {
-        let span = if has_value(meta.input) {
-            meta.input.span()
-        } else {
-            key.span()
-        };
-        skip_value(meta.input)?;
-        return Err(syn::Error::new(
-            span,
-            format!("`{key}` needs a whole number; write `{example}`"),
-        ));
-    }
+    require_equals(
+        meta,
+        key,
+        format!("`{key}` needs a whole number; write `{example}`"),
+    )?;
     let value = meta.value()?;
     let expr: Expr = value.parse()?;
     match &expr {
@@ -244,18 +252,7 @@ pub(crate) fn flag(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<()> {
 
 /// Parses `= <expr>` after `factory`.
 pub(crate) fn factory_value(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<Expr> {
-    if !meta.input.peek(Token![=]) {
-        let span = if has_value(meta.input) {
-            meta.input.span()
-        } else {
-            key.span()
-        };
-        skip_value(meta.input)?;
-        return Err(syn::Error::new(
-            span,
-            "`factory` needs a value; write `factory = db` (a parameter) or `factory = self.db` (a field)",
-        ));
-    }
+    require_equals(meta, key, "`factory` needs a value; write `factory = db` (a parameter) or `factory = self.db` (a field)".to_owned())?;
     meta.value()?.parse()
 }
 
@@ -267,15 +264,11 @@ pub(crate) fn crate_value(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Resul
             "`crate` needs a path; write `crate = my_crate::dbscope`",
         )
     };
-    if !meta.input.peek(Token![=]) {
-        let span = if has_value(meta.input) {
-            meta.input.span()
-        } else {
-            key.span()
-        };
-        skip_value(meta.input)?;
-        return Err(malformed(span));
-    }
+    require_equals(
+        meta,
+        key,
+        "`crate` needs a path; write `crate = my_crate::dbscope`".to_owned(),
+    )?;
     let value = meta.value()?;
     if value.peek(syn::LitStr) {
         let lit: syn::LitStr = value.parse()?;
@@ -350,18 +343,11 @@ impl RawOptions {
             }
             "isolation" => {
                 let example = "isolation = serializable";
-                if !meta.input.peek(Token![=]) {
-                    let span = if has_value(meta.input) {
-                        meta.input.span()
-                    } else {
-                        key.span()
-                    };
-                    skip_value(meta.input)?;
-                    return Err(syn::Error::new(
-                        span,
-                        format!("`isolation` needs a level; write `{example}`"),
-                    ));
-                }
+                require_equals(
+                    meta,
+                    key,
+                    format!("`isolation` needs a level; write `{example}`"),
+                )?;
                 let value = meta.value()?;
                 let levels: Vec<&str> = LEVELS.iter().map(|(written, _)| *written).collect();
                 let level = match value.parse::<Expr>()? {
