@@ -23,49 +23,35 @@ mod schema {
 }
 use schema::overhead_items;
 
-#[unit_of_work(factory = db)]
-fn annotated_sqlite(
-    db: &SessionFactory<SqliteConnection>,
-    conn: &mut SqliteConnection,
-    id: i32,
-) -> Result<String, Error> {
-    Ok(overhead_items::table
-        .find(id)
-        .select(overhead_items::name)
-        .first(conn)?)
+/// The same one-query unit, annotated and by hand, for one connection type.
+macro_rules! one_query_units {
+    ($conn:ty, $annotated:ident, $handwritten:ident) => {
+        #[unit_of_work(factory = db)]
+        fn $annotated(
+            db: &SessionFactory<$conn>,
+            conn: &mut $conn,
+            id: i32,
+        ) -> Result<String, Error> {
+            Ok(overhead_items::table
+                .find(id)
+                .select(overhead_items::name)
+                .first(conn)?)
+        }
+
+        fn $handwritten(db: &SessionFactory<$conn>, id: i32) -> Result<String, Error> {
+            let mut conn = db.checkout()?;
+            Ok(conn.transaction(|conn| {
+                overhead_items::table
+                    .find(id)
+                    .select(overhead_items::name)
+                    .first(conn)
+            })?)
+        }
+    };
 }
 
-fn handwritten_sqlite(db: &SessionFactory<SqliteConnection>, id: i32) -> Result<String, Error> {
-    let mut conn = db.checkout()?;
-    Ok(conn.transaction(|conn| {
-        overhead_items::table
-            .find(id)
-            .select(overhead_items::name)
-            .first(conn)
-    })?)
-}
-
-#[unit_of_work(factory = db)]
-fn annotated_pg(
-    db: &SessionFactory<PgConnection>,
-    conn: &mut PgConnection,
-    id: i32,
-) -> Result<String, Error> {
-    Ok(overhead_items::table
-        .find(id)
-        .select(overhead_items::name)
-        .first(conn)?)
-}
-
-fn handwritten_pg(db: &SessionFactory<PgConnection>, id: i32) -> Result<String, Error> {
-    let mut conn = db.checkout()?;
-    Ok(conn.transaction(|conn| {
-        overhead_items::table
-            .find(id)
-            .select(overhead_items::name)
-            .first(conn)
-    })?)
-}
+one_query_units!(SqliteConnection, annotated_sqlite, handwritten_sqlite);
+one_query_units!(PgConnection, annotated_pg, handwritten_pg);
 
 /// Median over `rounds` of annotated/hand-written time for `units` units each.
 fn compare(
