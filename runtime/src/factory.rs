@@ -146,32 +146,43 @@ impl<C: PoolableConnection> SessionFactory<C> {
             match Session::begin(lease, options, registration) {
                 Ok(session) => return Ok(session),
                 Err(failure) => {
-                    let BeginFailure {
-                        error,
-                        mut lease,
-                        registration: returned,
-                    } = *failure;
-                    registration = returned;
-                    let lost = error.diesel_error().is_some_and(is_connection_lost)
-                        || lease.signals().is_lost();
-                    if !lost {
-                        // The server may be in a transaction diesel does not
-                        // know about (a batch that failed half-way): close it.
-                        lease.discard();
-                        return Err(error);
-                    }
-                    lease.discard();
-                    drop(lease);
-                    self.pool
-                        .shared
-                        .counters
-                        .begin_retries
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(unit = options.name(), %error, "connection dead at BEGIN; trying another");
-                    slot = self.pool.acquire_slot_blocking(deadline)?;
+                    (slot, registration) = self.after_failed_begin(*failure, options, deadline)?;
                 }
             }
         }
+    }
+
+    /// A `BEGIN` failed: a connection found dead is closed and another slot
+    /// reserved for the caller to try; any other failure is the caller's error.
+    #[cold]
+    #[inline(never)]
+    fn after_failed_begin(
+        &self,
+        failure: BeginFailure<C>,
+        options: &UnitOptions,
+        deadline: Instant,
+    ) -> Result<(Slot<C>, Registration), Error> {
+        let BeginFailure {
+            error,
+            mut lease,
+            registration,
+        } = failure;
+        let lost =
+            error.diesel_error().is_some_and(is_connection_lost) || lease.signals().is_lost();
+        // Not lost: the server may be in a transaction diesel does not know
+        // about (a batch that failed half-way), so the connection is closed too.
+        lease.discard();
+        drop(lease);
+        if !lost {
+            return Err(error);
+        }
+        self.pool
+            .shared
+            .counters
+            .begin_retries
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(unit = options.name(), %error, "connection dead at BEGIN; trying another");
+        Ok((self.pool.acquire_slot_blocking(deadline)?, registration))
     }
 
     pub(crate) fn deadline(&self) -> Instant {

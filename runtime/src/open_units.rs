@@ -10,10 +10,13 @@
 //!   that wait never ends, and with any pool it splits one logical operation
 //!   over two transactions. The fix the error names: pass the session
 //!   (`&mut Conn`) to a plain helper function instead.
-//! - **After-commit work.** Each open session's entry holds the work
-//!   registered on it until it commits (the work is handed back and run once
-//!   the connection is back in the pool) or ends any other way (the work is
-//!   dropped, never run).
+//! - **After-commit work.** Work registered on an open session waits in the
+//!   list, tagged with the session's entry, until the session commits (the
+//!   work is handed back and run once the connection is back in the pool) or
+//!   ends any other way (the work is dropped, never run).
+//!
+//! Entries are plain data and the work sits in a list of its own, so the
+//! common unit (no after-commit work) opens and closes with a push and a pop.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -22,26 +25,33 @@ use crate::error::{Error, Phase};
 
 type Work = Box<dyn FnOnce()>;
 
+/// One open session: plain data, so opening and closing a unit of work is a
+/// push and a pop with no allocation.
+#[derive(Clone, Copy)]
 struct Entry {
     id: u64,
     factory: u64,
     /// The unit's name, for units of work; `None` for hand-opened sessions.
     unit: Option<&'static str>,
-    work: Vec<Work>,
 }
 
 struct Registry {
     next_id: u64,
     /// Innermost last.
     entries: Vec<Entry>,
+    /// After-commit work, tagged with the id of the session it waits for; in
+    /// registration order. Empty for almost every unit.
+    work: Vec<(u64, Work)>,
 }
 
 thread_local! {
     static OPEN: RefCell<Registry> = const {
-        RefCell::new(Registry { next_id: 0, entries: Vec::new() })
+        RefCell::new(Registry { next_id: 0, entries: Vec::new(), work: Vec::new() })
     };
 }
 
+#[cold]
+#[inline(never)]
 pub(crate) fn nesting_error(unit: &str, outer: &str) -> Error {
     Error::new(
         Phase::Nesting,
@@ -67,29 +77,47 @@ impl Registry {
     fn push(&mut self, factory: u64, unit: Option<&'static str>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        self.entries.push(Entry {
-            id,
-            factory,
-            unit,
-            work: Vec::new(),
-        });
+        self.entries.push(Entry { id, factory, unit });
         id
     }
 
     #[inline]
     fn remove(&mut self, id: u64) -> Vec<Work> {
         // Sessions usually end innermost first.
-        if self.entries.last().is_some_and(|entry| entry.id == id) {
-            return self
-                .entries
-                .pop()
-                .map(|entry| entry.work)
-                .unwrap_or_default();
+        match self.entries.last() {
+            Some(entry) if entry.id == id => {
+                self.entries.pop();
+            }
+            _ => self.remove_out_of_order(id),
         }
-        match self.entries.iter().rposition(|entry| entry.id == id) {
-            Some(index) => self.entries.remove(index).work,
-            None => Vec::new(),
+        if self.work.is_empty() {
+            Vec::new()
+        } else {
+            self.take_work(id)
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn remove_out_of_order(&mut self, id: u64) {
+        if let Some(index) = self.entries.iter().rposition(|entry| entry.id == id) {
+            self.entries.remove(index);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take_work(&mut self, id: u64) -> Vec<Work> {
+        let mut taken = Vec::new();
+        let mut index = 0;
+        while index < self.work.len() {
+            if self.work[index].0 == id {
+                taken.push(self.work.remove(index).1);
+            } else {
+                index += 1;
+            }
+        }
+        taken
     }
 }
 
@@ -104,10 +132,13 @@ pub(crate) fn check_not_nested(factory: u64, unit: &'static str) -> Result<(), E
     })
 }
 
+/// The id no entry has: a [`Registration`] that was closed.
+const CLOSED: u64 = u64::MAX;
+
 /// A session's entry on this thread's list; removed (its work dropped) on drop.
 pub(crate) struct Registration {
+    /// The entry's id; [`CLOSED`] once removed.
     id: u64,
-    closed: bool,
     _stay_on_thread: PhantomData<*const ()>,
 }
 
@@ -116,13 +147,19 @@ impl Registration {
     /// it already.
     #[inline]
     pub(crate) fn unit(factory: u64, unit: &'static str) -> Result<Self, Error> {
-        OPEN.with(|open| {
+        // The closure returns two words (no error built inside the borrow), so
+        // the common path stays small enough to inline.
+        let opened = OPEN.with(|open| {
             let mut open = open.borrow_mut();
-            if let Some(outer) = open.open_unit_on(factory) {
-                return Err(nesting_error(unit, outer));
+            match open.open_unit_on(factory) {
+                Some(outer) => Err(outer),
+                None => Ok(open.push(factory, Some(unit))),
             }
-            Ok(Self::new(open.push(factory, Some(unit))))
-        })
+        });
+        match opened {
+            Ok(id) => Ok(Self::new(id)),
+            Err(outer) => Err(nesting_error(unit, outer)),
+        }
     }
 
     /// Registers a hand-opened session (no nesting check: two sessions by
@@ -136,32 +173,26 @@ impl Registration {
     fn new(id: u64) -> Self {
         Registration {
             id,
-            closed: false,
             _stay_on_thread: PhantomData,
         }
     }
 
     pub(crate) fn push(&self, work: Work) {
-        OPEN.with(|open| {
-            let mut open = open.borrow_mut();
-            if let Some(entry) = open.entries.iter_mut().rev().find(|e| e.id == self.id) {
-                entry.work.push(work);
-            }
-        });
+        OPEN.with(|open| open.borrow_mut().work.push((self.id, work)));
     }
 
     /// Removes the entry, handing its work back: the unit is over.
     #[inline]
     pub(crate) fn close(&mut self) -> AfterCommit {
-        self.closed = true;
-        AfterCommit(OPEN.with(|open| open.borrow_mut().remove(self.id)))
+        let id = std::mem::replace(&mut self.id, CLOSED);
+        AfterCommit(OPEN.with(|open| open.borrow_mut().remove(id)))
     }
 }
 
 impl Drop for Registration {
     #[inline]
     fn drop(&mut self) {
-        if !self.closed {
+        if self.id != CLOSED {
             // Dropped outside the borrow: destructors may register more work.
             let dropped = self.close();
             drop(dropped);
@@ -208,14 +239,18 @@ impl AfterCommit {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn after_commit(work: impl FnOnce() + 'static) -> Result<(), Error> {
-    OPEN.with(|open| match open.borrow_mut().entries.last_mut() {
-        Some(entry) => {
-            entry.work.push(Box::new(work));
-            Ok(())
+    OPEN.with(|open| {
+        let mut open = open.borrow_mut();
+        match open.entries.last() {
+            Some(entry) => {
+                let id = entry.id;
+                open.work.push((id, Box::new(work)));
+                Ok(())
+            }
+            None => Err(Error::new(
+                Phase::Nesting,
+                "`after_commit` was called with no session open on this thread; call it inside a unit of work",
+            )),
         }
-        None => Err(Error::new(
-            Phase::Nesting,
-            "`after_commit` was called with no session open on this thread; call it inside a unit of work",
-        )),
     })
 }

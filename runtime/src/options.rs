@@ -302,4 +302,13 @@ impl UnitOptions {
     pub const fn hold_budget(&self) -> Option<Duration> {
         self.budget
     }
+
+    /// Whether the transaction begins as the backend's plain `BEGIN`: no
+    /// isolation level, read-only mode, SQLite lock mode or budget override.
+    pub(crate) const fn begins_plainly(&self) -> bool {
+        self.isolation.is_none()
+            && !self.read_only
+            && self.sqlite_lock.is_none()
+            && self.budget.is_none()
+    }
 }

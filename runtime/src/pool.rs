@@ -127,8 +127,6 @@ pub(crate) struct Lease<C: PoolableConnection> {
     discard: bool,
     /// When the connection was checked out.
     checked_out: Instant,
-    /// When its user finished with it, if the user already read the clock.
-    returned: Option<Instant>,
 }
 
 impl<C: PoolableConnection> Pool<C> {
@@ -442,27 +440,31 @@ impl<C: PoolableConnection> Shared<C> {
 
     fn check_in(&self, mut tracked: Box<Tracked<C>>, discard: bool, now: Instant) {
         self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
-        if discard {
-            self.close(tracked);
-            return;
-        }
-        if !self.is_clean(&mut tracked) {
-            self.counters.closed_dirty.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                pool = %self.url,
-                "a connection came back with its transaction open or broken; it was closed, not pooled"
-            );
-            self.close(tracked);
-            return;
-        }
-        if self.is_expired(&tracked, now) {
-            self.counters.recycled.fetch_add(1, Ordering::Relaxed);
-            self.close(tracked);
+        if discard || !self.is_clean(&mut tracked) || self.is_expired(&tracked, now) {
+            self.close_returned(tracked, discard);
             return;
         }
         tracked.last_used = now;
         self.state.lock().idle.push(tracked);
         self.released.notify_additional(1);
+    }
+
+    /// Closes a connection that came back discarded, dirty or too old.
+    #[cold]
+    #[inline(never)]
+    fn close_returned(&self, mut tracked: Box<Tracked<C>>, discard: bool) {
+        if discard {
+            // The user's choice (a failed rollback, a lost connection): no warning.
+        } else if self.is_clean(&mut tracked) {
+            self.counters.recycled.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.counters.closed_dirty.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                pool = %self.url,
+                "a connection came back with its transaction open or broken; it was closed, not pooled"
+            );
+        }
+        self.close(tracked);
     }
 }
 
@@ -531,7 +533,6 @@ impl<C: PoolableConnection> Slot<C> {
             tracked: Some(tracked),
             discard: false,
             checked_out: now,
-            returned: None,
         })
     }
 }
@@ -588,10 +589,24 @@ impl<C: PoolableConnection> Lease<C> {
         self.checked_out
     }
 
-    /// Records that the user is done with the connection at `now`, saving
-    /// check-in a clock read.
-    pub(crate) fn mark_returned(&mut self, now: Instant) {
-        self.returned = Some(now);
+    /// How long the connection has been held at `now`.
+    #[inline]
+    pub(crate) fn held_at(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.checked_out)
+    }
+
+    /// Gives the connection back (or closes it), the user having read the
+    /// clock at `now` and found it `held`; dropping the lease afterwards does
+    /// nothing.
+    #[inline]
+    pub(crate) fn release(&mut self, now: Instant, held: Duration) {
+        if let Some(tracked) = self.tracked.take() {
+            self.shared.counters.held_nanos.fetch_add(
+                u64::try_from(held.as_nanos()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+            self.shared.check_in(tracked, self.discard, now);
+        }
     }
 
     /// Closes the connection when the lease is dropped instead of pooling it.
@@ -602,14 +617,9 @@ impl<C: PoolableConnection> Lease<C> {
 
 impl<C: PoolableConnection> Drop for Lease<C> {
     fn drop(&mut self) {
-        if let Some(tracked) = self.tracked.take() {
-            let now = self.returned.unwrap_or_else(Instant::now);
-            let held = now.saturating_duration_since(self.checked_out);
-            self.shared.counters.held_nanos.fetch_add(
-                u64::try_from(held.as_nanos()).unwrap_or(u64::MAX),
-                Ordering::Relaxed,
-            );
-            self.shared.check_in(tracked, self.discard, now);
+        if self.tracked.is_some() {
+            let now = Instant::now();
+            self.release(now, self.held_at(now));
         }
     }
 }

@@ -49,15 +49,22 @@ pub struct Session<C: PoolableConnection> {
     lease: Lease<C>,
     /// The unit's name, for logs and errors.
     unit: &'static str,
-    /// What undoes connection state the begin statement set, if anything.
-    end_sql: Option<&'static str>,
     budget: Option<Duration>,
-    /// Statement that puts back the connection's default budget, when this
-    /// unit overrode it in a way that outlives the transaction (MariaDB).
-    restore_budget: Option<String>,
+    /// Connection state to undo when the transaction ends; only units whose
+    /// options changed it have any.
+    cleanup: Option<Box<Cleanup>>,
     finished: bool,
     after_commit: Registration,
     _stay_on_thread: PhantomData<*const ()>,
+}
+
+/// Statements that undo what a unit's begin statement set on the connection.
+struct Cleanup {
+    /// What undoes connection state the begin statement set, if anything.
+    end_sql: Option<&'static str>,
+    /// Statement that puts back the connection's default budget, when this
+    /// unit overrode it in a way that outlives the transaction (MariaDB).
+    restore_budget: Option<String>,
 }
 
 impl<C: PoolableConnection> Session<C> {
@@ -72,58 +79,32 @@ impl<C: PoolableConnection> Session<C> {
     ) -> Result<Self, Box<BeginFailure<C>>> {
         let config = &lease.shared().config;
         let budget = options.hold_budget().or(config.hold_budget);
-        // The factory's budget was given to the server at connect time; only
-        // a unit that overrides it sends its own.
-        let server_budget = options.hold_budget().filter(|b| {
-            config.server_budget
-                && lease.server().idle_transaction_timeout
-                && Some(*b) != config.hold_budget
-        });
-        // Put back what the connection had: the factory's budget, or the
-        // server's default when the factory gives it none.
-        let restore_budget = match (server_budget, C::BUDGET_OVERRIDE_IS_LOCAL) {
-            (Some(_), false) => config
-                .hold_budget
-                .map_or_else(C::budget_reset_sql, C::budget_setup_sql),
-            _ => None,
-        };
-        let rollback_only = config.rollback_only;
+        let plain = options.begins_plainly() && !config.rollback_only;
         lease.signals().reset_transient();
-        let begun = if rollback_only {
-            // Inside the test transaction: a savepoint. Isolation and read-only
-            // cannot be set on a savepoint; the outer transaction decides them.
-            AnsiTransactionManager::begin_transaction(lease.conn())
-                .map_err(|e| Error::query(Phase::Begin, "could not open a savepoint", e))
+        let begun = if plain {
+            // The common unit: the backend's plain BEGIN, nothing to undo.
+            AnsiTransactionManager::begin_transaction_sql(lease.conn(), C::PLAIN_BEGIN)
+                .map(|()| None)
+                .map_err(|e| begin_failed(C::PLAIN_BEGIN, options.name(), e))
         } else {
-            match C::begin_sql(options, server_budget, lease.server()) {
-                Ok(sql) => AnsiTransactionManager::begin_transaction_sql(lease.conn(), &sql)
-                    .map_err(|e| {
-                        Error::query(
-                            Phase::Begin,
-                            format!("`{sql}` failed for unit `{}`", options.name()),
-                            e,
-                        )
-                    }),
-                Err(error) => Err(error),
-            }
+            begin_with_options(&mut lease, options)
         };
-        if let Err(error) = begun {
-            return Err(Box::new(BeginFailure {
+        match begun {
+            Ok(cleanup) => Ok(Session {
+                lease,
+                unit: options.name(),
+                budget,
+                cleanup,
+                finished: false,
+                after_commit: registration,
+                _stay_on_thread: PhantomData,
+            }),
+            Err(error) => Err(Box::new(BeginFailure {
                 error,
                 lease,
                 registration,
-            }));
+            })),
         }
-        Ok(Session {
-            lease,
-            unit: options.name(),
-            end_sql: C::end_sql(options),
-            budget,
-            restore_budget,
-            finished: false,
-            after_commit: registration,
-            _stay_on_thread: PhantomData,
-        })
     }
 
     /// The diesel connection, for APIs that want `&mut Conn` by name.
@@ -221,42 +202,37 @@ impl<C: PoolableConnection> Session<C> {
             // The pool sees the open transaction at check-in and closes the
             // connection (counted in `closed_dirty`).
             self.end();
-            return Err(Error::new(
-                Phase::Commit,
-                format!(
-                    "unit `{}` left {depth} nested transaction level(s) open, so nothing was \
-                     committed; end every `begin_transaction` you open, or use \
-                     `conn.transaction(|conn| ..)` which always does",
-                    self.unit
-                ),
-            ));
+            return Err(nested_levels_error(self.unit, depth));
         }
-        let committed = AnsiTransactionManager::commit_transaction(self.lease.conn());
-        let result = match committed {
+        let result = match AnsiTransactionManager::commit_transaction(self.lease.conn()) {
             Ok(()) => Ok(()),
-            Err(error) => {
-                // A lost connection is closed. A transaction still open is
-                // rolled back (and the connection closed if that fails); a
-                // failed top-level COMMIT was already rolled back by diesel.
-                if is_connection_lost(&error)
-                    || (self.still_open() != Some(false)
-                        && AnsiTransactionManager::rollback_transaction(self.lease.conn()).is_err())
-                {
-                    self.lease.discard();
-                }
-                Err(Error::query(
-                    Phase::Commit,
-                    format!("unit `{}` was rolled back", self.unit),
-                    error,
-                ))
-            }
+            Err(error) => Err(self.commit_failed(error)),
         };
-        self.end();
-        let work = self.after_commit.close();
         // The connection goes back to the pool before the work runs: the work
         // may open sessions of its own (with a pool of one, it must).
+        self.end();
+        let work = self.after_commit.close();
         drop(self);
         result.map(|()| work)
+    }
+
+    /// A refused `COMMIT`: a lost connection is closed; a transaction still
+    /// open is rolled back (and the connection closed if that fails); a failed
+    /// top-level `COMMIT` was already rolled back by diesel.
+    #[cold]
+    #[inline(never)]
+    fn commit_failed(&mut self, error: diesel::result::Error) -> Error {
+        if is_connection_lost(&error)
+            || (self.still_open() != Some(false)
+                && AnsiTransactionManager::rollback_transaction(self.lease.conn()).is_err())
+        {
+            self.lease.discard();
+        }
+        Error::query(
+            Phase::Commit,
+            format!("unit `{}` was rolled back", self.unit),
+            error,
+        )
     }
 
     /// Rolls back. The connection goes back to the pool (or is closed if the
@@ -317,33 +293,112 @@ impl<C: PoolableConnection> Session<C> {
         Some(depth.map_or(0, |d| d.get()) > base)
     }
 
-    /// Undoes connection state `begin_sql` set, and warns past the budget.
+    /// Undoes connection state `begin_sql` set, warns past the budget, and
+    /// gives the connection back to the pool (or closes it).
+    #[inline]
     fn end(&mut self) {
-        if let Some(sql) = self.end_sql {
+        if let Some(cleanup) = self.cleanup.take() {
+            self.run_cleanup(&cleanup);
+        }
+        let now = Instant::now();
+        let held = self.lease.held_at(now);
+        if self.budget.is_some_and(|budget| held > budget) {
+            warn_over_budget(self.unit, held, self.budget.unwrap_or_default());
+        }
+        self.lease.release(now, held);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn run_cleanup(&mut self, cleanup: &Cleanup) {
+        let statements = cleanup
+            .end_sql
+            .into_iter()
+            .chain(cleanup.restore_budget.as_deref());
+        for sql in statements {
             if self.lease.conn().batch_execute(sql).is_err() {
                 self.lease.discard();
             }
         }
-        if let Some(sql) = self.restore_budget.take() {
-            if self.lease.conn().batch_execute(&sql).is_err() {
-                self.lease.discard();
-            }
-        }
-        let now = Instant::now();
-        self.lease.mark_returned(now);
-        let held = now.duration_since(self.lease.checked_out());
-        if let Some(budget) = self.budget {
-            if held > budget {
-                tracing::warn!(
-                    unit = self.unit,
-                    held_ms = held.as_millis() as u64,
-                    budget_ms = budget.as_millis() as u64,
-                    "a session was held longer than its budget: move slow non-database work \
-                     (remote calls, sleeps, heavy computation) before or after the unit of work"
-                );
-            }
-        }
     }
+}
+
+/// Begins a transaction whose options change the begin statement, returning
+/// what must be undone when it ends.
+#[cold]
+#[inline(never)]
+fn begin_with_options<C: PoolableConnection>(
+    lease: &mut Lease<C>,
+    options: &UnitOptions,
+) -> Result<Option<Box<Cleanup>>, Error> {
+    let config = &lease.shared().config;
+    if config.rollback_only {
+        // Inside the test transaction: a savepoint. Isolation and read-only
+        // cannot be set on a savepoint; the outer transaction decides them.
+        return AnsiTransactionManager::begin_transaction(lease.conn())
+            .map(|()| None)
+            .map_err(|e| Error::query(Phase::Begin, "could not open a savepoint", e));
+    }
+    // The factory's budget was given to the server at connect time; only a
+    // unit that overrides it sends its own.
+    let server_budget = options.hold_budget().filter(|b| {
+        config.server_budget
+            && lease.server().idle_transaction_timeout
+            && Some(*b) != config.hold_budget
+    });
+    // Put back what the connection had: the factory's budget, or the server's
+    // default when the factory gives it none.
+    let restore_budget = match (server_budget, C::BUDGET_OVERRIDE_IS_LOCAL) {
+        (Some(_), false) => config
+            .hold_budget
+            .map_or_else(C::budget_reset_sql, C::budget_setup_sql),
+        _ => None,
+    };
+    let sql = C::begin_sql(options, server_budget, lease.server())?;
+    AnsiTransactionManager::begin_transaction_sql(lease.conn(), &sql)
+        .map_err(|e| begin_failed(&sql, options.name(), e))?;
+    let end_sql = C::end_sql(options);
+    Ok((end_sql.is_some() || restore_budget.is_some()).then(|| {
+        Box::new(Cleanup {
+            end_sql,
+            restore_budget,
+        })
+    }))
+}
+
+#[cold]
+#[inline(never)]
+fn begin_failed(sql: &str, unit: &str, error: diesel::result::Error) -> Error {
+    Error::query(
+        Phase::Begin,
+        format!("`{sql}` failed for unit `{unit}`"),
+        error,
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn nested_levels_error(unit: &str, depth: u32) -> Error {
+    Error::new(
+        Phase::Commit,
+        format!(
+            "unit `{unit}` left {depth} nested transaction level(s) open, so nothing was \
+             committed; end every `begin_transaction` you open, or use \
+             `conn.transaction(|conn| ..)` which always does"
+        ),
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn warn_over_budget(unit: &str, held: Duration, budget: Duration) {
+    tracing::warn!(
+        unit,
+        held_ms = held.as_millis() as u64,
+        budget_ms = budget.as_millis() as u64,
+        "a session was held longer than its budget: move slow non-database work \
+         (remote calls, sleeps, heavy computation) before or after the unit of work"
+    );
 }
 
 impl<C: PoolableConnection> Drop for Session<C> {

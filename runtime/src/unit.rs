@@ -35,19 +35,22 @@ where
             Err(error) if error.is_transient() => Attempt::Retry(E::from(error)),
             Err(error) => Attempt::Done(Err(E::from(error))),
         },
-        Err(error) => {
-            // A lost connection is closed at check-in (the pool saw the error);
-            // anything else rolls back and is pooled as usual.
-            let transient = session.saw_transient_error();
-            let _ = session.rollback();
-            if transient {
-                Attempt::Retry(error)
-            } else {
-                Attempt::Done(Err(error))
-            }
-        }
+        Err(error) => roll_back(session, error),
     };
     (attempt, AfterCommit::default())
+}
+
+/// Rolls back a unit whose body failed. A lost connection is closed at
+/// check-in (the pool saw the error); anything else is pooled as usual.
+#[inline(never)]
+fn roll_back<C: PoolableConnection, T, E>(session: Session<C>, error: E) -> Attempt<T, E> {
+    let transient = session.saw_transient_error();
+    let _ = session.rollback();
+    if transient {
+        Attempt::Retry(error)
+    } else {
+        Attempt::Done(Err(error))
+    }
 }
 
 /// Runs `body` as one unit of work on a session from `source`, with no retry.

@@ -74,6 +74,19 @@ pub trait PoolableConnection:
         Ok(ServerTraits::default())
     }
 
+    /// The statement that begins a transaction when no option changes it
+    /// (what [`begin_sql`](Self::begin_sql) returns for default options with no
+    /// budget): the common unit sends it without building anything.
+    ///
+    /// ```
+    /// use dbscope_runtime::{PoolableConnection, ServerTraits, UnitOptions};
+    /// type Sqlite = diesel::SqliteConnection;
+    /// let plain = Sqlite::begin_sql(&UnitOptions::new("x"), None, ServerTraits::default())?;
+    /// assert_eq!(plain, Sqlite::PLAIN_BEGIN);
+    /// # Ok::<(), dbscope_runtime::Error>(())
+    /// ```
+    const PLAIN_BEGIN: &'static str = "BEGIN";
+
     /// The statements (sent in one batch) that begin a transaction with
     /// `options`; `budget`, when given, overrides the connection's
     /// idle-in-transaction limit for this transaction (the server must support
@@ -126,4 +139,45 @@ pub(crate) fn unsupported(kind: BackendKind, what: &str, fix: &str) -> Error {
         Phase::Begin,
         format!("{kind:?} cannot honour {what}; {fix}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Units with default options send `PLAIN_BEGIN` without calling
+    /// `begin_sql`: the two must agree on every backend.
+    fn plain_begin_is_what_begin_sql_says<C: PoolableConnection>() {
+        let options = UnitOptions::new("plain");
+        assert!(options.begins_plainly());
+        let sql = C::begin_sql(&options, None, ServerTraits::default()).expect("default options");
+        assert_eq!(sql, C::PLAIN_BEGIN, "{:?}", C::KIND);
+        assert_eq!(C::end_sql(&options), None, "{:?}", C::KIND);
+    }
+
+    #[test]
+    fn plain_begin_matches_begin_sql() {
+        #[cfg(feature = "sqlite")]
+        plain_begin_is_what_begin_sql_says::<diesel::SqliteConnection>();
+        #[cfg(feature = "postgres")]
+        plain_begin_is_what_begin_sql_says::<diesel::PgConnection>();
+        #[cfg(feature = "mysql")]
+        plain_begin_is_what_begin_sql_says::<diesel::MysqlConnection>();
+    }
+
+    #[test]
+    fn any_option_that_changes_begin_is_not_plain() {
+        let base = UnitOptions::new("x");
+        assert!(!base.read_only(true).begins_plainly());
+        assert!(!base
+            .isolation(crate::Isolation::Serializable)
+            .begins_plainly());
+        assert!(!base
+            .sqlite_lock(crate::SqliteLock::Immediate)
+            .begins_plainly());
+        assert!(!base
+            .budget(std::time::Duration::from_secs(1))
+            .begins_plainly());
+        assert!(base.retry(crate::RetryPolicy::attempts(3)).begins_plainly());
+    }
 }

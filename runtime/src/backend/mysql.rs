@@ -39,6 +39,8 @@ impl PoolableConnection for MysqlConnection {
 
     const BUDGET_OVERRIDE_IS_LOCAL: bool = false;
 
+    const PLAIN_BEGIN: &'static str = "START TRANSACTION";
+
     fn begin_sql(
         options: &UnitOptions,
         budget: Option<Duration>,
@@ -52,7 +54,7 @@ impl PoolableConnection for MysqlConnection {
             ));
         }
         if options.isolation_level().is_none() && !options.is_read_only() && budget.is_none() {
-            return Ok(Cow::Borrowed("START TRANSACTION"));
+            return Ok(Cow::Borrowed(Self::PLAIN_BEGIN));
         }
         let mut sql = String::new();
         if let (Some(budget), true) = (budget, server.idle_transaction_timeout) {

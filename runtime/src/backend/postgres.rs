@@ -41,7 +41,7 @@ impl PoolableConnection for PgConnection {
             ));
         }
         if options.isolation_level().is_none() && !options.is_read_only() && budget.is_none() {
-            return Ok(Cow::Borrowed("BEGIN"));
+            return Ok(Cow::Borrowed(Self::PLAIN_BEGIN));
         }
         let mut sql = String::from("BEGIN");
         if let Some(level) = options.isolation_level() {

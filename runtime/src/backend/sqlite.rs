@@ -29,7 +29,7 @@ impl PoolableConnection for SqliteConnection {
             }
         }
         let begin = match options.sqlite_lock_mode() {
-            None => "BEGIN",
+            None => Self::PLAIN_BEGIN,
             Some(SqliteLock::Deferred) => "BEGIN DEFERRED",
             Some(SqliteLock::Immediate) => "BEGIN IMMEDIATE",
             Some(SqliteLock::Exclusive) => "BEGIN EXCLUSIVE",
