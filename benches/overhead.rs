@@ -2,9 +2,9 @@
 //! hand-written diesel code (checkout + `conn.transaction`) through the same
 //! pool, on SQLite in-memory and on PostgreSQL (`PG_DATABASE_URL`).
 //!
-//! Rounds alternate between the two forms so drift hits both alike; the
-//! figure is the median over rounds of (time per annotated unit) / (time per
-//! hand-written unit). Target: at most 1.03.
+//! Units run in small groups that alternate between the two forms, so drift
+//! hits both alike; the figure is the median time per annotated unit over the
+//! median time per hand-written unit. Target: at most 1.03.
 
 mod support;
 
@@ -53,45 +53,51 @@ macro_rules! one_query_units {
 one_query_units!(SqliteConnection, annotated_sqlite, handwritten_sqlite);
 one_query_units!(PgConnection, annotated_pg, handwritten_pg);
 
-/// Median over `rounds` of annotated/hand-written time for `units` units each.
+/// Runs `units` units each way in small groups, alternating the two forms
+/// group by group (ABBA, so neither always runs first), and returns the
+/// median time per annotated unit over the median time per hand-written unit.
+///
+/// Short groups put both forms under the same machine and server state; the
+/// medians ignore the stalls (a WAL flush, a scheduler hiccup) that hit a few
+/// groups of either form and would dominate a total. A group is long enough
+/// (`group` units) that reading the clock is noise next to it.
 fn compare(
     label: &str,
-    rounds: usize,
     units: usize,
+    group: usize,
     annotated: impl Fn() -> Result<String, Error>,
     handwritten: impl Fn() -> Result<String, Error>,
 ) -> f64 {
-    let run = |f: &dyn Fn() -> Result<String, Error>| {
+    let run_group = |f: &dyn Fn() -> Result<String, Error>| {
         support::time(|| {
-            for _ in 0..units {
+            for _ in 0..group {
                 black_box(f().expect("a benchmark unit failed"));
             }
         })
+        .as_secs_f64()
     };
     // Warm-up: statement caches, pool, CPU caches.
-    run(&annotated);
-    run(&handwritten);
-    let mut ratios = Vec::with_capacity(rounds);
-    let (mut total_a, mut total_h) = (0.0, 0.0);
-    for round in 0..rounds {
-        let (a, h) = if round % 2 == 0 {
-            let a = run(&annotated);
-            (a, run(&handwritten))
-        } else {
-            let h = run(&handwritten);
-            (run(&annotated), h)
-        };
-        total_a += a.as_secs_f64();
-        total_h += h.as_secs_f64();
-        ratios.push(a.as_secs_f64() / h.as_secs_f64());
+    for _ in 0..(units / group / 10).max(1) {
+        run_group(&annotated);
+        run_group(&handwritten);
     }
-    let per_unit = |total: f64| total / (rounds * units) as f64 * 1e6;
+    let groups = (units / group).max(2);
+    let (mut a, mut h) = (Vec::with_capacity(groups), Vec::with_capacity(groups));
+    for index in 0..groups {
+        if index % 4 == 0 || index % 4 == 3 {
+            a.push(run_group(&annotated));
+            h.push(run_group(&handwritten));
+        } else {
+            h.push(run_group(&handwritten));
+            a.push(run_group(&annotated));
+        }
+    }
+    let per_unit = |times: &mut Vec<f64>| support::median(times) / group as f64 * 1e6;
+    let (a, h) = (per_unit(&mut a), per_unit(&mut h));
     println!(
-        "{label}: annotated {:.2} µs/unit, hand-written {:.2} µs/unit ({rounds} rounds x {units} units)",
-        per_unit(total_a),
-        per_unit(total_h)
+        "{label}: annotated {a:.2} µs/unit, hand-written {h:.2} µs/unit (medians of {groups} groups of {group} units each way)"
     );
-    support::median(&mut ratios)
+    a / h
 }
 
 fn main() {
@@ -109,8 +115,8 @@ fn main() {
     }
     let ratio = compare(
         "sqlite in-memory",
-        21,
-        20_000,
+        400_000,
+        100,
         || annotated_sqlite(&sqlite, 1),
         || handwritten_sqlite(&sqlite, 1),
     );
@@ -137,8 +143,8 @@ fn main() {
         }
         let ratio = compare(
             "postgresql",
-            21,
-            1_500,
+            30_000,
+            5,
             || annotated_pg(&pg, 1),
             || handwritten_pg(&pg, 1),
         );
