@@ -67,10 +67,10 @@ pub(crate) fn nesting_error(unit: &str, outer: &str) -> Error {
 impl Registry {
     #[inline]
     fn open_unit_on(&self, factory: u64) -> Option<&'static str> {
+        // Any unit on the factory, also behind a hand-opened session on it.
         self.entries
             .iter()
-            .find(|entry| entry.factory == factory)
-            .and_then(|entry| entry.unit)
+            .find_map(|entry| entry.unit.filter(|_| entry.factory == factory))
     }
 
     #[inline]
@@ -82,7 +82,7 @@ impl Registry {
     }
 
     #[inline]
-    fn remove(&mut self, id: u64) -> Vec<Work> {
+    fn remove(&mut self, id: u64) -> Option<Vec<Work>> {
         // Sessions usually end innermost first.
         match self.entries.last() {
             Some(entry) if entry.id == id => {
@@ -91,9 +91,9 @@ impl Registry {
             _ => self.remove_out_of_order(id),
         }
         if self.work.is_empty() {
-            Vec::new()
+            None
         } else {
-            self.take_work(id)
+            Some(self.take_work(id))
         }
     }
 
@@ -203,18 +203,23 @@ impl Drop for Registration {
 /// The after-commit work of a committed session, not run yet.
 #[must_use = "after-commit work must be run"]
 #[derive(Default)]
-pub(crate) struct AfterCommit(Vec<Work>);
+pub(crate) struct AfterCommit(Option<Vec<Work>>);
 
 impl AfterCommit {
     /// Runs the work in the order it was registered.
     #[inline]
     pub(crate) fn run(self) {
-        if self.0.is_empty() {
-            return;
+        if let Some(work) = self.0 {
+            run_work(work);
         }
-        for job in self.0 {
-            job();
-        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn run_work(work: Vec<Work>) {
+    for job in work {
+        job();
     }
 }
 
@@ -253,4 +258,55 @@ pub fn after_commit(work: impl FnOnce() + 'static) -> Result<(), Error> {
             )),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    fn log_job(log: &Rc<RefCell<Vec<u32>>>, n: u32) -> Work {
+        let log = Rc::clone(log);
+        Box::new(move || log.borrow_mut().push(n))
+    }
+
+    #[test]
+    fn sessions_close_in_any_order_and_take_only_their_own_work() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let factory = 7;
+        let mut sessions: Vec<Registration> =
+            (0..5).map(|_| Registration::session(factory)).collect();
+        // A unit on the factory behind hand-opened sessions on it is still seen.
+        let mut unit = Registration::unit(factory, "outer").expect("first unit");
+        assert_eq!(
+            Registration::unit(factory, "inner")
+                .err()
+                .map(|e| e.phase()),
+            Some(Phase::Nesting)
+        );
+        assert!(Registration::unit(factory + 1, "other factory").is_ok());
+        let innermost = log_job(&log, 100);
+        after_commit(innermost).expect("a session is open");
+        for (n, session) in (0..).zip(&sessions) {
+            session.push(log_job(&log, n));
+        }
+        // The innermost (the unit) got the `after_commit` work.
+        unit.close().run();
+        assert_eq!(*log.borrow(), vec![100]);
+        // Out of order: each hands back only its own work.
+        sessions.remove(1).close().run();
+        sessions.remove(2).close().run();
+        assert_eq!(*log.borrow(), vec![100, 1, 3]);
+        // Dropped sessions drop their work unrun.
+        sessions.clear();
+        assert_eq!(log.borrow().len(), 3);
+        OPEN.with(|open| {
+            let open = open.borrow();
+            assert!(open.entries.is_empty() && open.work.is_empty());
+        });
+        assert!(after_commit(|| ()).is_err(), "nothing is open any more");
+        assert!(Registration::unit(factory, "after all closed").is_ok());
+    }
 }
