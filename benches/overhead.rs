@@ -84,7 +84,7 @@ fn compare(
     let groups = (units / group).max(2);
     let (mut a, mut h) = (Vec::with_capacity(groups), Vec::with_capacity(groups));
     for index in 0..groups {
-        if index % 4 == 0 || index % 4 == 3 {
+        if support::a_first(index) {
             a.push(run_group(&annotated));
             h.push(run_group(&handwritten));
         } else {
@@ -92,8 +92,8 @@ fn compare(
             a.push(run_group(&annotated));
         }
     }
-    let per_unit = |times: &mut Vec<f64>| support::median(times) / group as f64 * 1e6;
-    let (a, h) = (per_unit(&mut a), per_unit(&mut h));
+    let a = support::median_us_per_unit(&mut a, group);
+    let h = support::median_us_per_unit(&mut h, group);
     println!(
         "{label}: annotated {a:.2} µs/unit, hand-written {h:.2} µs/unit (medians of {groups} groups of {group} units each way)"
     );

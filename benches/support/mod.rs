@@ -47,6 +47,18 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// Whether group `index` of an A/B comparison runs A first: ABBA order, so
+/// neither form always runs first or always right after the other.
+pub(crate) fn a_first(index: usize) -> bool {
+    index % 4 == 0 || index % 4 == 3
+}
+
+/// The median of `group_times` (seconds per group of `group` units), in
+/// microseconds per unit.
+pub(crate) fn median_us_per_unit(group_times: &mut [f64], group: usize) -> f64 {
+    median(group_times) / group as f64 * 1e6
+}
+
 /// The `p`-th percentile (0..=100) of `samples` (which it sorts), nearest rank.
 pub(crate) fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
