@@ -109,6 +109,27 @@ impl<C> Clone for Pool<C> {
     }
 }
 
+/// Who asks for a slot, for fairness between callers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// Has not waited: yields to callers that are waiting.
+    New,
+    /// Waited before and is not counted as waiting now.
+    Queued,
+    /// Counted as waiting, just woken: leaves the count as it asks.
+    Woken,
+}
+
+impl Caller {
+    /// What a caller is once a failed `try_slot` took it out of the count.
+    fn out_of_queue(self) -> Self {
+        match self {
+            Caller::Woken => Caller::Queued,
+            other => other,
+        }
+    }
+}
+
 enum Grant<C> {
     Idle(Box<Tracked<C>>),
     Create,
@@ -174,12 +195,14 @@ impl<C: PoolableConnection> Pool<C> {
 
     /// Reserves a slot, blocking the thread until `deadline`.
     pub(crate) fn acquire_slot_blocking(&self, deadline: Instant) -> Result<Slot<C>, Error> {
+        let mut caller = Caller::New;
         loop {
-            if let Some(slot) = self.try_slot() {
+            if let Some(slot) = self.try_slot(caller) {
                 return Ok(slot);
             }
+            caller = caller.out_of_queue();
             let listener = self.shared.released.listen();
-            if let Some(slot) = self.try_slot() {
+            if let Some(slot) = self.try_slot(caller) {
                 return Ok(slot);
             }
             let now = Instant::now();
@@ -188,7 +211,7 @@ impl<C: PoolableConnection> Pool<C> {
             }
             self.shared.state.lock().waiting += 1;
             let _ = listener.wait_deadline(deadline.min(now + WAKE_INTERVAL));
-            self.shared.state.lock().waiting -= 1;
+            caller = Caller::Woken;
         }
     }
 
@@ -196,18 +219,26 @@ impl<C: PoolableConnection> Pool<C> {
     /// future at any point holds nothing.
     #[cfg(feature = "tokio")]
     pub(crate) async fn acquire_slot_async(&self, deadline: Instant) -> Result<Slot<C>, Error> {
-        struct Waiting<'a, C>(&'a Shared<C>);
+        /// Takes a cancelled waiter out of the count.
+        struct Waiting<'a, C> {
+            shared: &'a Shared<C>,
+            counted: bool,
+        }
         impl<C> Drop for Waiting<'_, C> {
             fn drop(&mut self) {
-                self.0.state.lock().waiting -= 1;
+                if self.counted {
+                    self.shared.state.lock().waiting -= 1;
+                }
             }
         }
+        let mut caller = Caller::New;
         loop {
-            if let Some(slot) = self.try_slot() {
+            if let Some(slot) = self.try_slot(caller) {
                 return Ok(slot);
             }
+            caller = caller.out_of_queue();
             let listener = self.shared.released.listen();
-            if let Some(slot) = self.try_slot() {
+            if let Some(slot) = self.try_slot(caller) {
                 return Ok(slot);
             }
             let now = Instant::now();
@@ -215,10 +246,15 @@ impl<C: PoolableConnection> Pool<C> {
                 return Err(self.timeout());
             }
             self.shared.state.lock().waiting += 1;
-            let waiting = Waiting(&self.shared);
+            let mut waiting = Waiting {
+                shared: &self.shared,
+                counted: true,
+            };
             let wake_at = tokio::time::Instant::from_std(deadline.min(now + WAKE_INTERVAL));
             let _ = tokio::time::timeout_at(wake_at, listener).await;
-            drop(waiting);
+            // Still counted: the next `try_slot` leaves the queue under its lock.
+            waiting.counted = false;
+            caller = Caller::Woken;
         }
     }
 
@@ -236,8 +272,25 @@ impl<C: PoolableConnection> Pool<C> {
         )
     }
 
-    fn try_slot(&self) -> Option<Slot<C>> {
+    /// Reserves a slot if one is free. A new caller does not take a slot that
+    /// waiting callers were woken for: it queues behind them, so a thread that
+    /// gives a connection back and asks again at once cannot keep it from those
+    /// that waited first.
+    fn try_slot(&self, caller: Caller) -> Option<Slot<C>> {
         let mut state = self.shared.state.lock();
+        match caller {
+            // Leaves the queue under the same lock that takes the slot, so no
+            // newcomer slips in between.
+            Caller::Woken => state.waiting -= 1,
+            Caller::New => {
+                let free =
+                    state.idle.len() + self.shared.config.max_size.saturating_sub(state.open);
+                if free <= state.waiting {
+                    return None;
+                }
+            }
+            Caller::Queued => {}
+        }
         let grant = if let Some(tracked) = state.idle.pop() {
             Grant::Idle(tracked)
         } else if state.open < self.shared.config.max_size {

@@ -12,6 +12,7 @@ const UNIT: UnitOptions = UnitOptions::new("it::checkout");
 crate::all_backends!([
     checkout_times_out_when_pool_is_exhausted,
     waiting_checkout_gets_returned_connection_promptly,
+    waiter_served_before_returning_thread,
     max_lifetime_recycles_connections,
     idle_timeout_closes_idle_connections,
 ]);
@@ -108,6 +109,49 @@ fn waiting_checkout_gets_returned_connection_promptly<B: Backend>(ctx: &Ctx<B>) 
     assert_eq!(
         (stats.in_use, stats.waiting, stats.checkout_timeouts),
         (0, 0, 0),
+        "{stats:?}"
+    );
+}
+
+/// A thread that gives its connection back and asks again at once queues
+/// behind the thread that was already waiting, instead of taking the
+/// connection back (with a pool of one it could otherwise starve the waiter
+/// until its checkout timeout).
+fn waiter_served_before_returning_thread<B: Backend>(ctx: &Ctx<B>) {
+    let factory = ctx
+        .builder()
+        .max_size(1)
+        .checkout_timeout(Duration::from_secs(10))
+        .build()
+        .expect("factory");
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let held = factory.checkout().expect("first checkout");
+    let waiter = {
+        let (factory, order) = (factory.clone(), std::sync::Arc::clone(&order));
+        std::thread::spawn(move || {
+            let conn = factory.checkout().expect("the waiter's checkout");
+            order.lock().expect("order").push("waiter");
+            drop(conn);
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || factory.stats().waiting == 1),
+        "the thread never started waiting: {:?}",
+        factory.stats()
+    );
+    drop(held);
+    let again = factory.checkout().expect("the returning thread's checkout");
+    order.lock().expect("order").push("returning thread");
+    drop(again);
+    waiter.join().expect("waiter thread");
+    assert_eq!(
+        *order.lock().expect("order"),
+        ["waiter", "returning thread"]
+    );
+    let stats = factory.stats();
+    assert_eq!(
+        (stats.waiting, stats.checkout_timeouts),
+        (0, 0),
         "{stats:?}"
     );
 }
