@@ -20,7 +20,7 @@ use crate::backend_async::AsyncPoolableConnection;
 use crate::error::Error;
 use crate::open_units::nesting_error;
 use crate::options::UnitOptions;
-use crate::unit::Attempt;
+use crate::unit::{retry_delay, Attempt};
 
 /// The body of a native unit of work run once: an async closure over the
 /// connection whose future is `Send`, so the unit can run in a spawned task.
@@ -223,8 +223,7 @@ where
     let factory = source.async_session_factory();
     let open = enter(factory, options.name())?;
     OPEN.scope(open, async move {
-        let policy = options.retry_policy();
-        let attempts = policy.map_or(1, |p| p.max_attempts());
+        let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
         let mut attempt = 1;
         loop {
             let mut session = AsyncSession::begin(factory, options).await?;
@@ -238,15 +237,7 @@ where
                         .counters
                         .unit_retries
                         .fetch_add(1, Ordering::Relaxed);
-                    let delay =
-                        policy.map_or_else(Default::default, |p| p.delay_before_retry(attempt));
-                    tracing::debug!(
-                        unit = options.name(),
-                        attempt,
-                        ?delay,
-                        "transient error; retrying the unit of work"
-                    );
-                    tokio::time::sleep(delay).await;
+                    tokio::time::sleep(retry_delay(options, attempt)).await;
                     attempt += 1;
                 }
             }

@@ -267,10 +267,6 @@ impl<C: PoolableConnection> Session<C> {
         })
     }
 
-    /// Whether this session's transaction (or savepoint) is still open, as
-    /// diesel's transaction manager sees it; `None` when the manager is broken.
-    /// A failed top-level `COMMIT` is rolled back by diesel itself, leaving
-    /// nothing to roll back (and the connection healthy).
     /// How many transaction levels above this session's own are still open
     /// (savepoints the body began and never ended), if any.
     fn nested_levels_left_open(&mut self) -> Option<u32> {
@@ -283,6 +279,10 @@ impl<C: PoolableConnection> Session<C> {
         (depth > own).then(|| depth - own)
     }
 
+    /// Whether this session's transaction (or savepoint) is still open, as
+    /// diesel's transaction manager sees it; `None` when the manager is broken.
+    /// A failed top-level `COMMIT` is rolled back by diesel itself, leaving
+    /// nothing to roll back (and the connection healthy).
     fn still_open(&mut self) -> Option<bool> {
         let base = self.lease.shared().config.base_depth();
         let status =
@@ -302,8 +302,8 @@ impl<C: PoolableConnection> Session<C> {
         }
         let now = Instant::now();
         let held = self.lease.held_at(now);
-        if self.budget.is_some_and(|budget| held > budget) {
-            warn_over_budget(self.unit, held, self.budget.unwrap_or_default());
+        if let Some(budget) = self.budget.filter(|budget| held > *budget) {
+            warn_over_budget(self.unit, held, budget);
         }
         self.lease.release(now, held);
     }

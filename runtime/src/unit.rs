@@ -90,8 +90,7 @@ where
     F: FnMut(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
-    let policy = options.retry_policy();
-    let attempts = policy.map_or(1, |p| p.max_attempts());
+    let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
     let mut attempt = 1;
     loop {
         let mut session = factory.unit_session(options)?;
@@ -106,18 +105,26 @@ where
             Attempt::Retry(error) if attempt >= attempts => return Err(error),
             Attempt::Retry(_) => {
                 count_retry(factory);
-                let delay = policy.map_or_else(Default::default, |p| p.delay_before_retry(attempt));
-                tracing::debug!(
-                    unit = options.name(),
-                    attempt,
-                    ?delay,
-                    "transient error; retrying the unit of work"
-                );
-                thread::sleep(delay);
+                thread::sleep(retry_delay(options, attempt));
                 attempt += 1;
             }
         }
     }
+}
+
+/// How long to wait before retrying after failed attempt number `attempt`,
+/// as `options`' retry policy says; logs the retry. Shared by every flavour.
+pub(crate) fn retry_delay(options: &UnitOptions, attempt: u32) -> std::time::Duration {
+    let delay = options
+        .retry_policy()
+        .map_or_else(Default::default, |p| p.delay_before_retry(attempt));
+    tracing::debug!(
+        unit = options.name(),
+        attempt,
+        ?delay,
+        "transient error; retrying the unit of work"
+    );
+    delay
 }
 
 /// Counts a retry on the factory's statistics.

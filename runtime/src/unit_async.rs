@@ -21,7 +21,7 @@ use crate::factory::SessionSource;
 use crate::open_units::{check_not_nested, Registration};
 use crate::options::UnitOptions;
 use crate::session::Session;
-use crate::unit::{count_retry, finish, Attempt};
+use crate::unit::{count_retry, finish, retry_delay, Attempt};
 
 /// Runs `f` where blocking is allowed: `block_in_place` on a multi-thread
 /// tokio runtime, inline elsewhere.
@@ -80,8 +80,7 @@ where
     F: FnMut(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
-    let policy = options.retry_policy();
-    let attempts = policy.map_or(1, |p| p.max_attempts());
+    let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
     let mut attempt = 1;
     loop {
         check_not_nested(factory.id(), options.name())?;
@@ -102,14 +101,7 @@ where
             Ok(Attempt::Retry(error)) if attempt >= attempts => return Err(error),
             Ok(Attempt::Retry(_)) => {
                 count_retry(factory);
-                let delay = policy.map_or_else(Default::default, |p| p.delay_before_retry(attempt));
-                tracing::debug!(
-                    unit = options.name(),
-                    attempt,
-                    ?delay,
-                    "transient error; retrying the unit of work"
-                );
-                tokio::time::sleep(delay).await;
+                tokio::time::sleep(retry_delay(options, attempt)).await;
                 attempt += 1;
             }
         }
