@@ -14,6 +14,7 @@ mod support;
 mod async_units;
 mod checkout;
 mod classify;
+mod conn_strings;
 #[cfg(all(feature = "tokio", feature = "serde"))]
 mod detach;
 #[cfg(feature = "tokio")]
