@@ -21,6 +21,8 @@ mod detach;
 mod detach_flows;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod faults;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod lost_connections;
 mod redaction;
 mod retry;
 mod units;
