@@ -19,6 +19,7 @@ mod conn_strings;
 mod detach;
 #[cfg(feature = "tokio")]
 mod detach_flows;
+mod fault_proxy;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod faults;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
