@@ -98,13 +98,27 @@ impl FaultProxy {
         self.addr
     }
 
-    /// `url` (`scheme://user@host:port/...`) pointed at this proxy.
+    /// `url` (`scheme://user@host:port/...`) pointed at this proxy, with
+    /// what keeps the traffic visible to it: no TLS for PostgreSQL
+    /// (`sslmode=disable`; libpq prefers TLS), and no switch to the Unix
+    /// socket for mysql_async (`prefer_socket=false`: it asks the server for
+    /// `@@socket` and reconnects there when the host is loopback).
     pub fn url_for(&self, url: &str) -> String {
         let (scheme, rest) = url.split_once("://").expect("a URL");
         let (user, rest) = rest.rsplit_once('@').map_or(("", rest), |(u, r)| (u, r));
         let path = rest.find(['/', '?']).map_or("", |i| &rest[i..]);
         let at = if user.is_empty() { "" } else { "@" };
-        format!("{scheme}://{user}{at}{}{path}", self.addr)
+        let plain = match scheme {
+            "postgres" | "postgresql" => "sslmode=disable",
+            "mysql" => "prefer_socket=false",
+            _ => "",
+        };
+        let separator = match (plain.is_empty(), path.contains('?')) {
+            (true, _) => "",
+            (false, true) => "&",
+            (false, false) => "?",
+        };
+        format!("{scheme}://{user}{at}{}{path}{separator}{plain}", self.addr)
     }
 
     /// Applies `fault` once, to the next chunk the server sends on the
@@ -205,6 +219,9 @@ impl Shared {
             {
                 let mut state = self.state.lock().unwrap();
                 let chunk = &buf[..n];
+                if std::env::var_os("FAULT_PROXY_DEBUG").is_some() {
+                    eprintln!("c2s {id} armed={} {:?}", state.armed.len(), String::from_utf8_lossy(chunk));
+                }
                 if let Some(armed) = state.armed.iter_mut().find(|a| {
                     a.on.is_none()
                         && chunk

@@ -14,6 +14,10 @@ mod support;
 mod async_units;
 mod checkout;
 mod classify;
+#[cfg(all(feature = "async", any(feature = "postgres", feature = "mysql")))]
+mod commit_faults;
+#[cfg(all(feature = "async", any(feature = "postgres", feature = "mysql")))]
+mod commit_outcomes;
 mod conn_strings;
 #[cfg(all(feature = "tokio", feature = "serde"))]
 mod detach;
