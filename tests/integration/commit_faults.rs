@@ -6,7 +6,6 @@
 //! written as the right behaviour and ignored with the reason, so that
 //! `cargo test -- --ignored` shows what remains.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,27 +16,19 @@ use crate::commit_outcomes::{
     blocking_unit_losing_commit, create_log_table, native_unit_losing_commit, rows_per_key,
     CommitServer, Report,
 };
-use crate::fault_proxy::FaultProxy;
+use crate::fault_proxy::{server_addr, FaultProxy};
 use crate::support::server_url;
 
 /// The faults database of `S`, or `None` to skip.
 fn faults_url<S: CommitServer>(test: &str) -> Option<String> {
     match S::NAME {
         "pg" => server_url("PG_FAULTS_DATABASE_URL", Some("PG_DATABASE_URL"), test),
-        _ => server_url("MYSQL_FAULTS_DATABASE_URL", Some("MYSQL_DATABASE_URL"), test),
+        _ => server_url(
+            "MYSQL_FAULTS_DATABASE_URL",
+            Some("MYSQL_DATABASE_URL"),
+            test,
+        ),
     }
-}
-
-/// The server's socket address in `url` (`scheme://user@host:port/db`).
-pub fn server_addr(url: &str) -> SocketAddr {
-    let rest = url.split_once("://").expect("a URL").1;
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-    authority
-        .to_socket_addrs()
-        .expect("server address")
-        .next()
-        .expect("an address")
 }
 
 /// A scenario's setup: its table, a proxy to the server, the proxied URL.
@@ -140,7 +131,10 @@ fn commit_reply_lost_leaves_the_row_and_an_error<S: CommitServer>(test: &str, na
     assert_ne!(report, Report::Committed);
     assert_eq!(attempts, 1);
     assert_eq!(rows, 1, "the server committed before the reply was lost");
-    assert!(recovered, "the pool did not recover from the cut connection");
+    assert!(
+        recovered,
+        "the pool did not recover from the cut connection"
+    );
 }
 
 /// Issue 12: a lost COMMIT reply is its own answer: the error says the
@@ -159,7 +153,11 @@ fn commit_reply_lost_is_not_retried<S: CommitServer>(test: &str, native: bool) {
     let Some((report, attempts, rows, _)) = lose_one_commit::<S>(test, native, true) else {
         return;
     };
-    assert_eq!((attempts, rows), (1, 1), "retried after a lost COMMIT reply: {report:?}");
+    assert_eq!(
+        (attempts, rows),
+        (1, 1),
+        "retried after a lost COMMIT reply: {report:?}"
+    );
     assert!(matches!(report, Report::Unknown(_)), "{report:?}");
 }
 
@@ -188,7 +186,9 @@ fn while_stalled<T: Send + 'static>(
 /// Issue 12: a checkout that must open a connection to a peer that accepts
 /// and never answers returns a checkout error within its timeout.
 fn stalled_peer_checkout_is_bounded<S: CommitServer>(test: &str, native: bool) {
-    let Some(setup) = setup::<S>(test) else { return };
+    let Some(setup) = setup::<S>(test) else {
+        return;
+    };
     let proxied = setup.proxied.clone();
     let outcome = if native {
         while_stalled(&setup.proxy, move || {
@@ -224,7 +224,9 @@ fn stalled_peer_checkout_is_bounded<S: CommitServer>(test: &str, native: bool) {
 /// Issue 12: a unit on a pooled connection whose peer stalls (BEGIN sent,
 /// no reply) ends within its bounds with an error.
 fn stalled_peer_begin_is_bounded<S: CommitServer>(test: &str, native: bool) {
-    let Some(setup) = setup::<S>(test) else { return };
+    let Some(setup) = setup::<S>(test) else {
+        return;
+    };
     let proxied = setup.proxied.clone();
     let options = UnitOptions::new("it::stalled_begin").budget(Duration::from_secs(1));
     let outcome = if native {

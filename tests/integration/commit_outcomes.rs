@@ -44,8 +44,7 @@ impl Report {
         };
         let text = error.to_string();
         let lower = text.to_lowercase();
-        if lower.contains("may or may not have committed") || lower.contains("outcome is unknown")
-        {
+        if lower.contains("may or may not have committed") || lower.contains("outcome is unknown") {
             Report::Unknown(text)
         } else if lower.contains("rolled back") || lower.contains("nothing was committed") {
             Report::RolledBack(text)

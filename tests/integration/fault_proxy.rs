@@ -16,7 +16,7 @@
 #![allow(dead_code)] // each includer uses a part
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -56,6 +56,18 @@ struct Shared {
     fired: AtomicUsize,
     accepted: AtomicUsize,
     closed: AtomicBool,
+}
+
+/// The server's socket address in `url` (`scheme://user@host:port/db`).
+pub fn server_addr(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").expect("a URL").1;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    authority
+        .to_socket_addrs()
+        .expect("server address")
+        .next()
+        .expect("an address")
 }
 
 /// A fault-injecting proxy to one server; stops when dropped.
@@ -219,9 +231,6 @@ impl Shared {
             {
                 let mut state = self.state.lock().unwrap();
                 let chunk = &buf[..n];
-                if std::env::var_os("FAULT_PROXY_DEBUG").is_some() {
-                    eprintln!("c2s {id} armed={} {:?}", state.armed.len(), String::from_utf8_lossy(chunk));
-                }
                 if let Some(armed) = state.armed.iter_mut().find(|a| {
                     a.on.is_none()
                         && chunk
