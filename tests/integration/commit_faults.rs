@@ -305,7 +305,6 @@ macro_rules! commit_fault_tests {
         }
 
         #[test]
-        #[ignore = "issue 12: no connect timeout; a checkout through a stalled peer waits until the peer answers"]
         fn native_stalled_peer_checkout_is_bounded() {
             stalled_peer_checkout_is_bounded::<$server>("n_stall_co", true);
         }
