@@ -55,7 +55,7 @@ start() {
     }
   fi
   as_owner "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" \
     start >/dev/null
 }
 

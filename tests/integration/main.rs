@@ -29,6 +29,10 @@ mod faults;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod lost_connections;
 mod redaction;
+#[cfg(all(feature = "async", feature = "postgres", feature = "mysql"))]
+mod restart_load;
+#[cfg(all(feature = "async", feature = "postgres", feature = "mysql"))]
+mod restart_scenario;
 mod retry;
 mod units;
 #[cfg(feature = "tokio")]
