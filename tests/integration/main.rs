@@ -34,6 +34,7 @@ mod restart_load;
 #[cfg(all(feature = "async", feature = "postgres", feature = "mysql"))]
 mod restart_scenario;
 mod retry;
+mod test_database;
 mod units;
 #[cfg(feature = "tokio")]
 mod uow_async;
