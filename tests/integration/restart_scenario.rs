@@ -154,7 +154,9 @@ pub fn restart_under_load<S: CommitServer>(
     });
     server.restart();
     let restarted = Instant::now();
-    progress.wait_for("units after the restart", |p| p.ok_since(restarted).len() >= AFTER);
+    progress.wait_for("units after the restart", |p| {
+        p.ok_since(restarted).len() >= AFTER
+    });
     progress.stop.store(true, Ordering::SeqCst);
     workers();
     let reports: Vec<(i64, Report)> = progress
@@ -203,7 +205,8 @@ fn spawn_blocking<S: CommitServer>(
         .expect("factory");
     let threads: Vec<_> = (0..WORKERS)
         .map(|_| {
-            let (factory, progress, table) = (factory.clone(), Arc::clone(progress), table.to_owned());
+            let (factory, progress, table) =
+                (factory.clone(), Arc::clone(progress), table.to_owned());
             std::thread::spawn(move || {
                 let options: UnitOptions = options(retry);
                 while !progress.stop.load(Ordering::SeqCst) {
@@ -245,7 +248,8 @@ fn spawn_native<S: CommitServer>(
         .expect("tokio runtime");
     let tasks: Vec<_> = (0..WORKERS)
         .map(|_| {
-            let (factory, progress, table) = (factory.clone(), Arc::clone(progress), table.to_owned());
+            let (factory, progress, table) =
+                (factory.clone(), Arc::clone(progress), table.to_owned());
             runtime.spawn(async move {
                 let options: UnitOptions = options(retry);
                 while !progress.stop.load(Ordering::SeqCst) {
