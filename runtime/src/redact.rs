@@ -106,8 +106,8 @@ impl RedactedUrl {
     /// ```
     /// let url = dbscope_runtime::RedactedUrl::new("postgres://u:pw123@h/d");
     /// assert_eq!(url.scrub("failed for postgres://u:pw123@h/d"), "failed for postgres://u:***@h/d");
-    /// let url = dbscope_runtime::RedactedUrl::new("postgres://u:p%40ssword@h/d");
-    /// assert_eq!(url.scrub("password p@ssword rejected"), "password *** rejected");
+    /// let url = dbscope_runtime::RedactedUrl::new("postgres://u:s3cr%40t99@h/d");
+    /// assert_eq!(url.scrub("password s3cr@t99 rejected"), "password *** rejected");
     /// ```
     pub fn scrub(&self, text: &str) -> String {
         let mut text = text.to_owned();
