@@ -108,11 +108,7 @@ fn main() -> ExitCode {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = commit_outcomes::io_runtime();
     let mut tallies = Vec::new();
     let pg = url("PG_FAULTS_DATABASE_URL", "PG_DATABASE_URL");
     let my = url("MYSQL_FAULTS_DATABASE_URL", "MYSQL_DATABASE_URL");

@@ -13,8 +13,8 @@ use std::time::Duration;
 use dbscope::{AsyncSessionFactory, Error, Phase, SessionFactory, UnitOptions};
 
 use crate::commit_outcomes::{
-    blocking_unit_losing_commit, create_log_table, native_unit_losing_commit, rows_per_key,
-    CommitServer, Report,
+    blocking_unit_losing_commit, create_log_table, io_runtime, native_unit_losing_commit,
+    rows_per_key, CommitServer, Report,
 };
 use crate::fault_proxy::{server_addr, FaultProxy};
 use crate::support::server_url;
@@ -78,7 +78,7 @@ fn lose_one_commit<S: CommitServer>(
     let setup = setup::<S>(test)?;
     let (report, attempts, recovered) = if native {
         let factory = native_factory::<S>(&setup);
-        let runtime = tokio_runtime_io();
+        let runtime = io_runtime();
         let (report, attempts) = runtime.block_on(native_unit_losing_commit(
             &factory,
             &setup.proxy,
@@ -108,16 +108,6 @@ fn lose_one_commit<S: CommitServer>(
         .copied()
         .unwrap_or(0);
     Some((report, attempts, rows, recovered))
-}
-
-/// A runtime with I/O for the async drivers (`support::tokio_runtime` has
-/// only the time driver).
-fn tokio_runtime_io() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
 }
 
 /// Today's behaviour, which is right as far as it goes: the server committed
@@ -196,7 +186,7 @@ fn stalled_peer_checkout_is_bounded<S: CommitServer>(test: &str, native: bool) {
                 .max_size(1)
                 .checkout_timeout(Duration::from_secs(1))
                 .build()?;
-            tokio_runtime_io().block_on(factory.run(
+            io_runtime().block_on(factory.run(
                 &UnitOptions::new("it::stalled_checkout"),
                 async |_conn: &mut S::Async| Ok::<_, Error>(()),
             ))
@@ -235,7 +225,7 @@ fn stalled_peer_begin_is_bounded<S: CommitServer>(test: &str, native: bool) {
             .checkout_timeout(Duration::from_secs(1))
             .build()
             .expect("factory");
-        let runtime = tokio_runtime_io();
+        let runtime = io_runtime();
         runtime
             .block_on(factory.run(&options, async |_c: &mut S::Async| Ok::<_, Error>(())))
             .expect("warm");
@@ -287,13 +277,13 @@ macro_rules! commit_fault_tests {
         }
 
         #[test]
-        #[ignore = "issue 12: a unit whose COMMIT reply was lost is retried and its insert lands twice"]
+        #[ignore = "issue 12: after a lost COMMIT reply the unit is retried (PostgreSQL blocking: its insert lands twice) or reported as rolled back"]
         fn blocking_commit_reply_lost_is_not_retried() {
             commit_reply_lost_is_not_retried::<$server>("b_retry", false);
         }
 
         #[test]
-        #[ignore = "issue 12: a unit whose COMMIT reply was lost is retried and its insert lands twice"]
+        #[ignore = "issue 12: after a lost COMMIT reply the unit is retried (PostgreSQL blocking: its insert lands twice) or reported as rolled back"]
         fn native_commit_reply_lost_is_not_retried() {
             commit_reply_lost_is_not_retried::<$server>("n_retry", true);
         }

@@ -176,6 +176,16 @@ pub fn rows_per_key<S: CommitServer>(url: &str, table: &str) -> HashMap<i64, i64
     S::rows_per_key(&mut conn, table)
 }
 
+/// A multi-thread runtime with I/O for the async drivers
+/// (`support::tokio_runtime` has only the time driver).
+pub fn io_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 pub fn options(retry: bool) -> UnitOptions {
     let options = UnitOptions::new("it::commit_reply_lost");
     if retry {

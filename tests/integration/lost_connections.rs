@@ -124,29 +124,28 @@ mod native {
     use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 
     use super::*;
+    use crate::commit_outcomes::io_runtime;
     use crate::uow_native::Native;
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-    }
 
     fn id_sql<B: Backend>() -> String {
         B::CONNECTION_ID_SQL.to_owned()
     }
 
-    pub(super) fn native_killed_idle_connection_is_lost<B: Busy + Native>(ctx: &Ctx<B>) {
-        let _serial = B::lock().lock().unwrap_or_else(|p| p.into_inner());
-        let runtime = runtime();
+    /// A runtime, a new native connection outside any pool, and its id.
+    fn connect<B: Native>(ctx: &Ctx<B>) -> (tokio::runtime::Runtime, B::Async, i64) {
+        let runtime = io_runtime();
         let mut conn: B::Async = runtime
             .block_on(B::Async::establish(ctx.url()))
             .expect("connect");
         let id = runtime
             .block_on(B::query_n(&mut conn, id_sql::<B>()))
             .expect("id");
+        (runtime, conn, id)
+    }
+
+    pub(super) fn native_killed_idle_connection_is_lost<B: Busy + Native>(ctx: &Ctx<B>) {
+        let _serial = B::lock().lock().unwrap_or_else(|p| p.into_inner());
+        let (runtime, mut conn, id) = connect(ctx);
         kill::<B>(ctx.url(), id);
         for attempt in ["first statement", "second statement"] {
             let error = runtime
@@ -158,13 +157,7 @@ mod native {
 
     pub(super) fn native_killed_busy_connection_is_lost<B: Busy + Native>(ctx: &Ctx<B>) {
         let _serial = B::lock().lock().unwrap_or_else(|p| p.into_inner());
-        let runtime = runtime();
-        let mut conn: B::Async = runtime
-            .block_on(B::Async::establish(ctx.url()))
-            .expect("connect");
-        let id = runtime
-            .block_on(B::query_n(&mut conn, id_sql::<B>()))
-            .expect("id");
+        let (runtime, mut conn, id) = connect(ctx);
         let url = ctx.url().to_owned();
         let killer = std::thread::spawn(move || {
             kill_when_running::<B>(&url, id);
@@ -189,7 +182,7 @@ mod native {
             .checkout_timeout(Duration::from_secs(10))
             .build()
             .expect("factory");
-        let runtime = runtime();
+        let runtime = io_runtime();
         // Warm: POOL units at once, each holding its connection until all
         // have one, so POOL connections are open and then idle.
         let ids: Vec<i64> = runtime.block_on(async {

@@ -18,7 +18,7 @@ use dbscope::{AsyncSessionFactory, Error, SessionFactory, UnitOptions};
 use diesel::connection::SimpleConnection;
 
 use crate::commit_outcomes::{
-    create_log_table, options, rows_per_key, CommitServer, Report, Tally,
+    create_log_table, io_runtime, options, rows_per_key, CommitServer, Report, Tally,
 };
 
 /// A throwaway server run by one of the project's scripts.
@@ -241,11 +241,7 @@ fn spawn_native<S: CommitServer>(
         .checkout_timeout(Duration::from_secs(5))
         .build()
         .expect("native factory");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = io_runtime();
     let tasks: Vec<_> = (0..WORKERS)
         .map(|_| {
             let (factory, progress, table) =
