@@ -425,11 +425,11 @@ mod tests {
         let addr = proxy.addr();
         assert_eq!(
             proxy.url_for("postgres://postgres@127.0.0.1:5432/db?x=1"),
-            format!("postgres://postgres@{addr}/db?x=1")
+            format!("postgres://postgres@{addr}/db?x=1&sslmode=disable")
         );
         assert_eq!(
             proxy.url_for("mysql://h:1/db"),
-            format!("mysql://{addr}/db")
+            format!("mysql://{addr}/db?prefer_socket=false")
         );
     }
 }
