@@ -26,7 +26,7 @@ use syn::punctuated::Punctuated;
 use syn::visit::{self, Visit};
 use syn::{Block, Expr, ExprAwait, Item, Local, Macro, Pat, Token, Type};
 
-use crate::errors::Errors;
+use crate::shared::errors::Errors;
 
 /// Which `.await`s a session allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

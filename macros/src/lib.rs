@@ -5,14 +5,10 @@
 //! runtime their expansions call. Everything here works on `proc_macro2`, so
 //! the expansions are unit-tested (snapshots, malformed input) in this crate.
 
-mod analysis;
 mod await_check;
-mod detach;
-mod errors;
-mod expand;
-mod fallback;
-mod item;
-mod options;
+mod detach_ids;
+mod shared;
+mod unit_of_work;
 
 #[cfg(test)]
 mod tests;
@@ -25,7 +21,7 @@ use proc_macro::TokenStream;
 /// code this expands to.
 #[proc_macro_attribute]
 pub fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::unit_of_work(args.into(), item.into()).into()
+    unit_of_work::unit_of_work(args.into(), item.into()).into()
 }
 
 /// Checks at compile time that a function crossing a boundary holds no
@@ -36,5 +32,5 @@ pub fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream {
 /// code this expands to.
 #[proc_macro_attribute]
 pub fn detach_ids(args: TokenStream, item: TokenStream) -> TokenStream {
-    detach::detach_ids(args.into(), item.into()).into()
+    detach_ids::detach_ids(args.into(), item.into()).into()
 }

@@ -5,7 +5,7 @@
 //! joined future); every case where only session work is awaited is accepted.
 
 use super::{check, AwaitPolicy};
-use crate::errors::Errors;
+use crate::shared::errors::Errors;
 
 /// (name, body, errors expected under `SessionOnly`).
 const CORPUS: &[(&str, &str, usize)] = &[

@@ -7,8 +7,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::quote;
 
-use crate::detach::detach_ids;
-use crate::expand::unit_of_work;
+use crate::detach_ids::detach_ids;
+use crate::unit_of_work::unit_of_work;
 
 /// An entry point under test: its name and its `proc_macro2` function.
 type Macro = (&'static str, fn(TokenStream, TokenStream) -> TokenStream);

@@ -1,51 +1,20 @@
-//! The expansion of `#[detach_ids]`: the proc_macro2 entry point, the
-//! compile-time probes, and the short unit of work that loads `#[load]`
-//! parameters before the body runs.
+//! Expand phase of `#[detach_ids]`: the compile-time probes, the short unit
+//! of work that loads `#[load]` parameters before the body runs, and the
+//! signature callers see.
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, Pat, Signature, Type};
 
-use super::analysis::{self, is_allow_marker, is_load_marker, Analysis, Load, Position};
-use super::options::{Options, RawOptions};
-use crate::analysis::Flavour;
-use crate::errors::Errors;
-use crate::expand::{borrow, respan};
-use crate::fallback;
-use crate::item::{FnItem, MacroName};
-
-/// How `#[detach_ids]` names itself in errors about the item.
-const DETACH_IDS: MacroName = MacroName {
-    name: "detach_ids",
-    goes_on: "a function",
-    advice: "put it on each function or method that crosses a boundary (a spawned task, a \
-             queued job, a long async flow)",
-};
-
-/// Expands `#[detach_ids(args)] item`. Never panics: every problem becomes
-/// a compile error next to a caller-facing stand-in of the function.
-pub(crate) fn detach_ids(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let raw = RawOptions::parse(args, &mut errors);
-    let function = match FnItem::parse(item.clone(), &DETACH_IDS) {
-        Ok(function) => function,
-        Err(error) => {
-            errors.push(error);
-            return fallback::unparsed(item, errors);
-        }
-    };
-    let options = raw.build();
-    let analysis = analysis::analyse(&function, &options, &mut errors);
-    let sig = caller_signature(&function, &analysis.loads, &options);
-    match errors.combined() {
-        None => generate(&function, sig, &analysis, &options),
-        Some(error) => fallback::stand_in(&function, sig, Some(error)),
-    }
-}
+use super::analyse::{is_allow_marker, is_load_marker, Analysis, Load, Position};
+use super::parse::Options;
+use crate::shared::flavour::Flavour;
+use crate::shared::item::FnItem;
+use crate::shared::tokens::{borrow, respan};
 
 /// The function with the probes and the load unit in front of its body.
-fn generate(
+pub(crate) fn generate(
     function: &FnItem,
     sig: Signature,
     analysis: &Analysis<'_>,
