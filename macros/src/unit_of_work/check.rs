@@ -3,12 +3,12 @@
 //! session's policy forbids (see [`crate::await_check`]).
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, ToTokens};
 use syn::visit::Visit;
 use syn::{ReturnType, Type};
 
 use super::analyse::Analysis;
-use crate::await_check::{self, AwaitPolicy};
+use crate::await_check::{self, AwaitPolicy, Sessions};
 use crate::shared::errors::Errors;
 use crate::shared::item::FnItem;
 
@@ -47,7 +47,13 @@ pub(crate) fn signature(sig: &syn::Signature, errors: &mut Errors) {
 
 /// Rejects a diesel-async session in a plain `fn`, and every `.await` of the
 /// body that the session's policy forbids.
-pub(crate) fn body(function: &FnItem, analysis: &Analysis<'_>, errors: &mut Errors) {
+/// `factory` is the unit's factory expression, when the options named one.
+pub(crate) fn body(
+    function: &FnItem,
+    analysis: &Analysis<'_>,
+    factory: Option<&syn::Expr>,
+    errors: &mut Errors,
+) {
     let (Some(session), Some(policy)) = (&analysis.session, analysis.policy) else {
         return;
     };
@@ -61,7 +67,11 @@ pub(crate) fn body(function: &FnItem, analysis: &Analysis<'_>, errors: &mut Erro
             ),
         ));
     }
-    await_check::check(&function.block, &session.name, policy, errors);
+    let sessions = Sessions::Unit {
+        name: &session.name,
+        factory: factory.map(|factory| factory.to_token_stream().to_string()),
+    };
+    await_check::check(&function.block, sessions, policy, errors);
 }
 
 /// `impl Trait` cannot be written as a closure's return type, which the body

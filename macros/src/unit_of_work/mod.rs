@@ -39,7 +39,8 @@ pub(crate) fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream 
     let options = raw.build(&mut errors);
     check::signature(&function.sig, &mut errors);
     let analysis = analyse::analyse(&function, &mut errors);
-    check::body(&function, &analysis, &mut errors);
+    let factory = options.as_ref().map(|options| &options.factory);
+    check::body(&function, &analysis, factory, &mut errors);
     match (errors.combined(), options, &analysis.session, analysis.ret) {
         (None, Some(options), Some(session), Some(ret)) => {
             expand::generate(&function, analysis.flavour, session, ret, &options)
