@@ -107,6 +107,7 @@ pub(crate) fn analyse<'a>(function: &'a FnItem, errors: &mut Errors) -> Analysis
         if markers.allow.is_some() {
             continue;
         }
+        check::closure_param(ty, &sig.generics, errors);
         let mut leaves = peel::leaves(ty);
         if let FnArg::Receiver(receiver) = input {
             // `self`, `&self`, `&mut self`: the type is implied; point at `self`.

@@ -9,6 +9,7 @@ use syn::{FnArg, Ident, Pat, Signature, Type};
 
 use super::analyse::{is_allow_marker, is_load_marker, Analysis, Load, Position};
 use super::parse::Options;
+use super::peel::Leaf;
 use crate::shared::flavour::Flavour;
 use crate::shared::item::FnItem;
 use crate::shared::tokens::{borrow, respan};
@@ -44,25 +45,43 @@ pub(crate) fn generate(
     }
 }
 
-/// One statement per leaf type: `(&&&&&&&&&Probe::<Leaf>::new()).probe().param();`
-/// with every token placed on the leaf, so an error lands there.
+/// The probes of every parameter and return type, in a block of their own.
 fn probes(analysis: &Analysis<'_>, private: &TokenStream) -> TokenStream {
-    if analysis.probes.is_empty() {
+    probe_block(
+        analysis.probes.iter().map(|site| {
+            let verdict = match site.position {
+                Position::Param => "param",
+                Position::Return => "returned",
+            };
+            (&site.leaf, verdict)
+        }),
+        private,
+    )
+}
+
+/// One statement per leaf type:
+/// `(&&&&&&&&&&&Probe::<Leaf>::new()).probe().verdict();` with every token
+/// placed on the leaf, so an error lands there; in a block that imports the
+/// probe traits. Empty when there is nothing to probe.
+pub(crate) fn probe_block<'a>(
+    leaves: impl Iterator<Item = (&'a Leaf<'a>, &'static str)>,
+    private: &TokenStream,
+) -> TokenStream {
+    let calls: Vec<TokenStream> = leaves
+        .map(|(leaf, verdict)| {
+            let span = leaf.span;
+            let ty = leaf.ty;
+            let verdict = Ident::new(verdict, span);
+            let probe = respan(quote!(#private::detach::Probe), span);
+            let glue = respan(quote!(&&&&&&&&&&&), span);
+            quote_spanned! {span=>
+                (#glue #probe::<#ty>::new()).probe().#verdict();
+            }
+        })
+        .collect();
+    if calls.is_empty() {
         return TokenStream::new();
     }
-    let calls = analysis.probes.iter().map(|site| {
-        let span = site.leaf.span;
-        let ty = site.leaf.ty;
-        let verdict = match site.position {
-            Position::Param => Ident::new("param", span),
-            Position::Return => Ident::new("returned", span),
-        };
-        let probe = respan(quote!(#private::detach::Probe), span);
-        let glue = respan(quote!(&&&&&&&&&), span);
-        quote_spanned! {span=>
-            (#glue #probe::<#ty>::new()).probe().#verdict();
-        }
-    });
     quote! {
         {
             #[allow(unused_imports)]

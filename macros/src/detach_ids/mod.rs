@@ -9,9 +9,9 @@
 
 mod analyse;
 mod check;
-mod expand;
+pub(crate) mod expand;
 mod parse;
-mod peel;
+pub(crate) mod peel;
 
 use proc_macro2::TokenStream;
 
