@@ -80,17 +80,24 @@ impl AwaitPolicy {
 
 /// Whether `ty` is (a reference to) a diesel-async connection type, by name.
 pub(crate) fn is_async_connection(ty: &Type) -> bool {
+    type_name_is(ty, |name| {
+        ASYNC_CONNECTIONS.contains(&name)
+            || (name.starts_with("Async") && name.ends_with("Connection"))
+    })
+}
+
+/// Whether `ty`, through references, groups and parentheses, is a path
+/// whose last segment's name meets `test`.
+fn type_name_is(ty: &Type, test: impl Fn(&str) -> bool) -> bool {
     match ty {
-        Type::Reference(reference) => is_async_connection(&reference.elem),
-        Type::Group(group) => is_async_connection(&group.elem),
-        Type::Paren(paren) => is_async_connection(&paren.elem),
-        Type::Path(path) if path.qself.is_none() => {
-            path.path.segments.last().is_some_and(|segment| {
-                let name = segment.ident.to_string();
-                ASYNC_CONNECTIONS.contains(&name.as_str())
-                    || (name.starts_with("Async") && name.ends_with("Connection"))
-            })
-        }
+        Type::Reference(reference) => type_name_is(&reference.elem, test),
+        Type::Group(group) => type_name_is(&group.elem, test),
+        Type::Paren(paren) => type_name_is(&paren.elem, test),
+        Type::Path(path) if path.qself.is_none() => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| test(&segment.ident.to_string())),
         _ => false,
     }
 }
@@ -904,18 +911,8 @@ fn typed_as_connection(pat: &Pat) -> bool {
 
 /// A type whose last segment names a connection or a session.
 pub(crate) fn is_connection_like(ty: &Type) -> bool {
-    match ty {
-        Type::Reference(reference) => is_connection_like(&reference.elem),
-        Type::Group(group) => is_connection_like(&group.elem),
-        Type::Paren(paren) => is_connection_like(&paren.elem),
-        Type::Path(path) if path.qself.is_none() => {
-            path.path.segments.last().is_some_and(|segment| {
-                let name = segment.ident.to_string();
-                name.ends_with("Connection") || name == "Session" || is_async_connection(ty)
-            })
-        }
-        _ => false,
-    }
+    is_async_connection(ty)
+        || type_name_is(ty, |name| name.ends_with("Connection") || name == "Session")
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ mod redaction;
 mod retry;
 mod units;
 #[cfg(feature = "tokio")]
+mod uow_after_commit_awaits;
+#[cfg(feature = "tokio")]
 mod uow_async;
 #[cfg(feature = "tokio")]
 mod uow_budget;

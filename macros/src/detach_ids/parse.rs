@@ -4,12 +4,11 @@
 //! values read the same.
 
 use proc_macro2::TokenStream;
-use syn::meta::ParseNestedMeta;
-use syn::{Expr, Ident, Path};
+use syn::{Expr, Path};
 
 use crate::shared::errors::Errors;
 use crate::shared::options::{
-    crate_value, factory_value, krate_or_default, set_once, OptionSpec, OptionTable, Written,
+    krate_or_default, set_crate, set_factory, OptionSpec, OptionTable, Written,
 };
 
 /// The options `#[detach_ids]` accepts, in the order the docs list them.
@@ -17,11 +16,19 @@ const OPTIONS: OptionTable<RawOptions> = OptionTable {
     options: &[
         OptionSpec {
             key: "factory",
-            parse: RawOptions::parse_factory,
+            parse: |raw, meta, key, errors| {
+                set_factory(
+                    &mut raw.factory,
+                    &mut raw.factory_attempted,
+                    meta,
+                    key,
+                    errors,
+                )
+            },
         },
         OptionSpec {
             key: "crate",
-            parse: RawOptions::parse_crate,
+            parse: |raw, meta, key, errors| set_crate(&mut raw.krate, meta, key, errors),
         },
     ],
     unknown: |key, valid| {
@@ -64,29 +71,6 @@ impl RawOptions {
             raw.factory_attempted = true;
         }
         raw
-    }
-
-    fn parse_factory(
-        &mut self,
-        meta: &ParseNestedMeta<'_>,
-        key: &Ident,
-        errors: &mut Errors,
-    ) -> syn::Result<()> {
-        self.factory_attempted = true;
-        let expr = factory_value(meta, key)?;
-        set_once(&mut self.factory, key, expr, errors);
-        Ok(())
-    }
-
-    fn parse_crate(
-        &mut self,
-        meta: &ParseNestedMeta<'_>,
-        key: &Ident,
-        errors: &mut Errors,
-    ) -> syn::Result<()> {
-        let path = crate_value(meta, key)?;
-        set_once(&mut self.krate, key, path, errors);
-        Ok(())
     }
 
     /// The options; nothing here can conflict, so this cannot fail.

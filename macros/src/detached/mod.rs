@@ -15,19 +15,13 @@ use syn::{Data, DeriveInput, Fields, Path};
 use crate::detach_ids::expand::probe_block;
 use crate::detach_ids::peel::{self, Leaf};
 use crate::shared::errors::Errors;
-use crate::shared::options::{
-    crate_value, krate_or_default, set_once, OptionSpec, OptionTable, Written,
-};
+use crate::shared::options::{krate_or_default, set_crate, OptionSpec, OptionTable, Written};
 
 /// The options of `#[detached(..)]` on the type.
 const OPTIONS: OptionTable<Option<Written<Path>>> = OptionTable {
     options: &[OptionSpec {
         key: "crate",
-        parse: |krate, meta, key, errors| {
-            let path = crate_value(meta, key)?;
-            set_once(krate, key, path, errors);
-            Ok(())
-        },
+        parse: set_crate,
     }],
     unknown: |key, valid| format!("unknown option `{key}`; valid options are {valid}"),
 };

@@ -227,7 +227,7 @@ pub(crate) fn int_value(
 }
 
 /// Reports a value given to a flag, and consumes it.
-pub(crate) fn flag(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<()> {
+fn flag(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<()> {
     if has_value(meta.input) {
         let span = meta.input.span();
         skip_value(meta.input)?;
@@ -240,13 +240,13 @@ pub(crate) fn flag(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<()> {
 }
 
 /// Parses `= <expr>` after `factory`.
-pub(crate) fn factory_value(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<Expr> {
+fn factory_value(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<Expr> {
     require_equals(meta, key, "`factory` needs a value; write `factory = db` (a parameter) or `factory = self.db` (a field)".to_owned())?;
     meta.value()?.parse()
 }
 
 /// Parses `= path` or `= "path"` after `crate`.
-pub(crate) fn crate_value(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<Path> {
+fn crate_value(meta: &ParseNestedMeta<'_>, key: &Ident) -> syn::Result<Path> {
     let malformed = |span: Span| {
         syn::Error::new(
             span,
@@ -277,4 +277,43 @@ pub(crate) fn krate_or_default(krate: Option<Written<Path>>) -> Path {
         Some(path) => path.value,
         None => syn::parse_quote!(::dbscope),
     }
+}
+
+/// Reads `factory = <expr>` into `slot`, noting in `attempted` that a
+/// factory was written (so its absence is not reported a second time).
+pub(crate) fn set_factory(
+    slot: &mut Option<Written<Expr>>,
+    attempted: &mut bool,
+    meta: &ParseNestedMeta<'_>,
+    key: &Ident,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    *attempted = true;
+    let expr = factory_value(meta, key)?;
+    set_once(slot, key, expr, errors);
+    Ok(())
+}
+
+/// Reads `crate = path` into `slot`.
+pub(crate) fn set_crate(
+    slot: &mut Option<Written<Path>>,
+    meta: &ParseNestedMeta<'_>,
+    key: &Ident,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let path = crate_value(meta, key)?;
+    set_once(slot, key, path, errors);
+    Ok(())
+}
+
+/// Reads a flag (a key without a value) into `slot`.
+pub(crate) fn set_flag(
+    slot: &mut Option<Written<()>>,
+    meta: &ParseNestedMeta<'_>,
+    key: &Ident,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    flag(meta, key)?;
+    set_once(slot, key, (), errors);
+    Ok(())
 }

@@ -8,7 +8,7 @@ use syn::{Expr, Ident, LitInt, Path};
 
 use crate::shared::errors::Errors;
 use crate::shared::options::{
-    crate_value, factory_value, flag, int_value, krate_or_default, list, require_equals, set_once,
+    int_value, krate_or_default, list, require_equals, set_crate, set_factory, set_flag, set_once,
     OptionSpec, OptionTable, Written,
 };
 
@@ -17,7 +17,15 @@ const OPTIONS: OptionTable<RawOptions> = OptionTable {
     options: &[
         OptionSpec {
             key: "factory",
-            parse: RawOptions::parse_factory,
+            parse: |raw, meta, key, errors| {
+                set_factory(
+                    &mut raw.factory,
+                    &mut raw.factory_attempted,
+                    meta,
+                    key,
+                    errors,
+                )
+            },
         },
         OptionSpec {
             key: "isolation",
@@ -25,7 +33,7 @@ const OPTIONS: OptionTable<RawOptions> = OptionTable {
         },
         OptionSpec {
             key: "read_only",
-            parse: RawOptions::parse_read_only,
+            parse: |raw, meta, key, errors| set_flag(&mut raw.read_only, meta, key, errors),
         },
         OptionSpec {
             key: "retry",
@@ -33,7 +41,7 @@ const OPTIONS: OptionTable<RawOptions> = OptionTable {
         },
         OptionSpec {
             key: "immediate",
-            parse: RawOptions::parse_immediate,
+            parse: |raw, meta, key, errors| set_flag(&mut raw.immediate, meta, key, errors),
         },
         OptionSpec {
             key: "exclusive",
@@ -45,7 +53,7 @@ const OPTIONS: OptionTable<RawOptions> = OptionTable {
         },
         OptionSpec {
             key: "crate",
-            parse: RawOptions::parse_crate,
+            parse: |raw, meta, key, errors| set_crate(&mut raw.krate, meta, key, errors),
         },
     ],
     unknown: |key, valid| format!("unknown option `{key}`; valid options are {valid}"),
@@ -222,18 +230,6 @@ impl RawOptions {
         raw
     }
 
-    fn parse_factory(
-        &mut self,
-        meta: &ParseNestedMeta<'_>,
-        key: &Ident,
-        errors: &mut Errors,
-    ) -> syn::Result<()> {
-        self.factory_attempted = true;
-        let expr = factory_value(meta, key)?;
-        set_once(&mut self.factory, key, expr, errors);
-        Ok(())
-    }
-
     fn parse_isolation(
         &mut self,
         meta: &ParseNestedMeta<'_>,
@@ -276,38 +272,14 @@ impl RawOptions {
         Ok(())
     }
 
-    fn parse_read_only(
-        &mut self,
-        meta: &ParseNestedMeta<'_>,
-        key: &Ident,
-        errors: &mut Errors,
-    ) -> syn::Result<()> {
-        flag(meta, key)?;
-        set_once(&mut self.read_only, key, (), errors);
-        Ok(())
-    }
-
-    fn parse_immediate(
-        &mut self,
-        meta: &ParseNestedMeta<'_>,
-        key: &Ident,
-        errors: &mut Errors,
-    ) -> syn::Result<()> {
-        flag(meta, key)?;
-        set_once(&mut self.immediate, key, (), errors);
-        Ok(())
-    }
-
     fn parse_exclusive(
         &mut self,
         meta: &ParseNestedMeta<'_>,
         key: &Ident,
         errors: &mut Errors,
     ) -> syn::Result<()> {
-        flag(meta, key)?;
         self.exclusive_first = self.immediate.is_none();
-        set_once(&mut self.exclusive, key, (), errors);
-        Ok(())
+        set_flag(&mut self.exclusive, meta, key, errors)
     }
 
     fn parse_budget_ms(
@@ -353,17 +325,6 @@ impl RawOptions {
             }
         };
         set_once(&mut self.retry, key, retry, errors);
-        Ok(())
-    }
-
-    fn parse_crate(
-        &mut self,
-        meta: &ParseNestedMeta<'_>,
-        key: &Ident,
-        errors: &mut Errors,
-    ) -> syn::Result<()> {
-        let path = crate_value(meta, key)?;
-        set_once(&mut self.krate, key, path, errors);
         Ok(())
     }
 
