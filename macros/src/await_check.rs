@@ -294,8 +294,8 @@ impl AwaitFinder<'_> {
                     "`.await` on `{call}`, which is given factory `{factory}` while session \
                      `{session}` is open: it opens a unit of work of its own, on a second \
                      connection, outside this transaction (a pool of one waits forever); \
-                     compose instead: call a function that takes the session \
-                     (`{call}(&mut *{session}, ..)`) so its work joins this transaction"
+                     compose instead: do that work through a function that takes the \
+                     session (`helper(&mut *{session}, ..)`), so it joins this transaction"
                 );
                 self.errors.push(syn::Error::new_spanned(tokens, message));
                 return;

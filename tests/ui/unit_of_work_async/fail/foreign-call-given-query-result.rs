@@ -23,7 +23,7 @@ async fn llm(prompt: &str) -> String {
 }
 
 #[unit_of_work(factory = db)]
-async fn summarise(db: &Db, conn: &mut Conn, id: i32) -> Result<String, Error> {
+async fn summarise(db: &Db, conn: &mut SyncConnectionWrapper<SqliteConnection>, id: i32) -> Result<String, Error> {
     Ok(llm(&load(conn, id).await?.title).await)
 }
 

@@ -15,7 +15,7 @@ async fn fetch(id: u64) -> u64 {
 }
 
 #[unit_of_work(factory = db)]
-async fn shadowed_by_let(db: &Db, conn: &mut Conn) -> Result<(), Error> {
+async fn shadowed_by_let(db: &Db, conn: &mut SyncConnectionWrapper<SqliteConnection>) -> Result<(), Error> {
     conn.batch_execute("SELECT 1").await?;
     let conn = 5;
     tokio::time::sleep(Duration::from_millis(conn)).await;
@@ -23,7 +23,11 @@ async fn shadowed_by_let(db: &Db, conn: &mut Conn) -> Result<(), Error> {
 }
 
 #[unit_of_work(factory = db)]
-async fn shadowed_by_loop(db: &Db, conn: &mut Conn, ids: Vec<u64>) -> Result<(), Error> {
+async fn shadowed_by_loop(
+    db: &Db,
+    conn: &mut SyncConnectionWrapper<SqliteConnection>,
+    ids: Vec<u64>,
+) -> Result<(), Error> {
     conn.batch_execute("SELECT 1").await?;
     for conn in ids {
         fetch(conn).await;
@@ -31,4 +35,13 @@ async fn shadowed_by_loop(db: &Db, conn: &mut Conn, ids: Vec<u64>) -> Result<(),
     Ok(())
 }
 
-fn main() {}
+/// Outside a unit, the same awaits are fine.
+async fn between_units(conn: &mut Conn) -> Result<(), Error> {
+    conn.batch_execute("SELECT 1").await?;
+    tokio::time::sleep(Duration::from_millis(fetch(1).await)).await;
+    Ok(())
+}
+
+fn main() {
+    let _ = between_units;
+}

@@ -20,11 +20,20 @@ macro_rules! ask_llm {
 }
 
 #[unit_of_work(factory = db)]
-async fn annotate(db: &Db, conn: &mut Conn) -> Result<String, Error> {
+async fn annotate(db: &Db, conn: &mut SyncConnectionWrapper<SqliteConnection>) -> Result<String, Error> {
     conn.batch_execute("SELECT 1").await?;
     let answer = ask_llm!("why");
     println!("{answer}");
     Ok(answer)
 }
 
-fn main() {}
+/// Before or after the unit, the macro is fine.
+async fn before_the_unit(conn: &mut Conn) -> Result<String, Error> {
+    let answer = ask_llm!("why");
+    conn.batch_execute("SELECT 1").await?;
+    Ok(answer)
+}
+
+fn main() {
+    let _ = before_the_unit;
+}

@@ -39,7 +39,7 @@ async fn notify(id: i64) -> i64 {
 type Later = Pin<Box<dyn Future<Output = i64> + Send>>;
 
 #[unit_of_work(factory = db)]
-async fn create(db: &Db, conn: &mut Conn, id: i64) -> Result<Later, Error> {
+async fn create(db: &Db, #[session(async)] conn: &mut Conn, id: i64) -> Result<Later, Error> {
     conn.batch_execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)")
         .await?;
     let c = reborrow(conn);
