@@ -43,7 +43,7 @@ pub(crate) fn checked(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     if function.sig.asyncness.is_none() {
         errors.push(syn::Error::new_spanned(
-            &function.sig.fn_token,
+            function.sig.fn_token,
             "`#[checked]` checks the `.await`s of an `async fn`, and this one is not `async`; \
              remove the attribute, or make the function `async`",
         ));

@@ -230,7 +230,10 @@ pub(crate) fn closure_param(ty: &Type, generics: &Generics, errors: &mut Errors)
     if let Some(found) = finder.found {
         errors.push(syn::Error::new_spanned(
             found,
-            "a closure can carry a session, a connection or a row that `#[detach_ids]` cannot              see (its captures are hidden behind its type); take the ids and plain data it needs              as parameters and open a unit of work inside, or mark the parameter              `#[allow_attached(reason = \"..\")]` once you have checked what it captures",
+            "a closure can carry a session, a connection or a row that `#[detach_ids]` cannot \
+             see (its captures are hidden behind its type); take the ids and plain data it \
+             needs as parameters and open a unit of work inside, or mark the parameter \
+             `#[allow_attached(reason = \"..\")]` once you have checked what it captures",
         ));
     }
 }

@@ -52,7 +52,8 @@ async fn create(db: &Db, #[session(async)] conn: &mut Conn, id: i64) -> Result<L
     let _ = dbscope::spawn_after_commit(async move {
         notify(id).await;
     });
-    Ok(Box::pin(async move { notify(id).await }))
+    let later: Later = Box::pin(async move { notify(id).await });
+    Ok(later)
 }
 
 #[tokio::main]
