@@ -22,6 +22,7 @@ mod detach_flows;
 mod faults;
 mod redaction;
 mod retry;
+mod test_database;
 mod units;
 #[cfg(feature = "tokio")]
 mod uow_after_commit_awaits;
