@@ -2,7 +2,9 @@
 //! wrapping it whose async method is awaited, a reborrow a helper hands
 //! back, a query future stored in a local. A future returned out of the unit
 //! is awaited by the caller after the unit ended, and a future given to
-//! `spawn_after_commit` runs after commit: neither is an await in the unit.
+//! `spawn_after_commit` is not an await in the unit (the native flavour has
+//! no after-commit registry yet: the call returns an error at run time,
+//! ignored here; the blocking flavour runs it after commit).
 use std::future::Future;
 use std::pin::Pin;
 
