@@ -37,6 +37,8 @@ mod retry;
 mod test_database;
 mod units;
 #[cfg(feature = "tokio")]
+mod uow_after_commit_awaits;
+#[cfg(feature = "tokio")]
 mod uow_async;
 #[cfg(feature = "tokio")]
 mod uow_budget;
