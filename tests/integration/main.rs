@@ -22,6 +22,8 @@ mod detach_flows;
 mod faults;
 mod redaction;
 mod retry;
+#[cfg(feature = "async")]
+mod scenarios;
 mod units;
 #[cfg(feature = "tokio")]
 mod uow_async;

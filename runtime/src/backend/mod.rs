@@ -42,6 +42,49 @@ pub struct ServerTraits {
     pub idle_transaction_timeout: bool,
 }
 
+/// Whether a backend's server can end a transaction left idle.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleTimeoutSupport {
+    /// Every supported server can (PostgreSQL).
+    Always,
+    /// No server can (SQLite).
+    Never,
+    /// The server can if it accepts this statement (MariaDB, not MySQL).
+    IfAccepted(&'static str),
+}
+
+/// Whether `url` names a private SQLite in-memory database, which lives inside
+/// its one connection (so the pool keeps exactly one, forever). A
+/// `cache=shared` in-memory database is shared by every connection to it.
+/// The one place both flavours ask.
+pub(crate) fn is_private_sqlite_memory(kind: BackendKind, url: &str) -> bool {
+    kind == BackendKind::Sqlite
+        && (url == ":memory:"
+            || url.is_empty()
+            || (url.contains("mode=memory") && !url.contains("cache=shared")))
+}
+
+/// How a unit's hold-time budget reaches the server: the budget to send in
+/// its BEGIN batch (only when it differs from the factory's, which the server
+/// got at connect time) and the statement that puts the connection's budget
+/// back afterwards (servers whose override outlives the transaction). Both
+/// flavours follow it.
+pub(crate) fn unit_server_budget<C: PoolableConnection>(
+    unit_budget: Option<Duration>,
+    factory_budget: Option<Duration>,
+    server_budget: bool,
+    server: ServerTraits,
+) -> (Option<Duration>, Option<String>) {
+    let budget = unit_budget
+        .filter(|b| server_budget && server.idle_transaction_timeout && Some(*b) != factory_budget);
+    let restore = match (budget, C::BUDGET_OVERRIDE_IS_LOCAL) {
+        (Some(_), false) => factory_budget.map_or_else(C::budget_reset_sql, C::budget_setup_sql),
+        _ => None,
+    };
+    (budget, restore)
+}
+
 /// A diesel connection the session factory can pool.
 ///
 /// Implemented for `SqliteConnection`, `PgConnection` and `MysqlConnection`
@@ -66,12 +109,24 @@ pub trait PoolableConnection:
         self.batch_execute("SELECT 1")
     }
 
+    /// Whether the server can end a transaction left idle, and how to find
+    /// out: one rule for both flavours (the async one runs the same probe).
+    #[doc(hidden)]
+    const IDLE_TIMEOUT: IdleTimeoutSupport = IdleTimeoutSupport::Never;
+
     /// Learns what the server supports, right after connecting.
     ///
     /// # Errors
     /// The driver's error when a probe fails for a reason other than "not supported".
     fn probe_server(&mut self) -> QueryResult<ServerTraits> {
-        Ok(ServerTraits::default())
+        let idle_transaction_timeout = match Self::IDLE_TIMEOUT {
+            IdleTimeoutSupport::Always => true,
+            IdleTimeoutSupport::Never => false,
+            IdleTimeoutSupport::IfAccepted(sql) => self.batch_execute(sql).is_ok(),
+        };
+        Ok(ServerTraits {
+            idle_transaction_timeout,
+        })
     }
 
     /// The statement that begins a transaction when no option changes it
