@@ -22,10 +22,11 @@
 //! `PG_DATABASE_URL` is set, else on a SQLite file.
 //!
 //! Then a sweep over concurrency (one burst of 10 to 200 requests at once, same pool of 5)
-//! for both forms, drawn as `docs/starvation.svg` (or the path in
-//! `STARVATION_SVG`): throughput and p99 latency against concurrency.
-//! Regenerate it with
-//! `PG_DATABASE_URL=postgres://postgres@127.0.0.1:5432/dbscope_test cargo bench --bench starvation --all-features`.
+//! for both forms, drawn as an SVG (throughput and p99 latency against
+//! concurrency) into `target/starvation.svg`, or the path in `STARVATION_SVG`.
+//! A run never touches the source tree unless asked: regenerate the committed
+//! picture with
+//! `STARVATION_SVG=docs/starvation.svg PG_DATABASE_URL=postgres://postgres@127.0.0.1:5432/dbscope_test cargo bench --bench starvation --all-features`.
 
 mod support;
 
@@ -386,10 +387,7 @@ fn main() {
             burst.units.throughput / burst.held.throughput
         );
     }
-    let path = std::env::var_os("STARVATION_SVG").map_or_else(
-        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/starvation.svg"),
-        std::path::PathBuf::from,
-    );
+    let path = svg_path();
     match draw(&path, backend, &sweep) {
         Ok(()) => println!("wrote {}", path.display()),
         Err(error) => {
@@ -527,4 +525,17 @@ fn draw(
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// Where the sweep is drawn: `STARVATION_SVG` (relative to the package root),
+/// else `starvation.svg` in cargo's target directory, so a bench run leaves
+/// the checkout as it was.
+fn svg_path() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    match std::env::var_os("STARVATION_SVG") {
+        Some(path) => root.join(path),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root.join("target"), std::path::PathBuf::from)
+            .join("starvation.svg"),
+    }
 }

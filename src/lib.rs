@@ -1,6 +1,33 @@
-//! Database sessions that live exactly as long as the work that needs them.
-//!
-//! See the README for a tour.
+// The front page is the README, so the guide and its examples are the same
+// text on GitHub, crates.io and docs.rs, and its examples run as doctests.
+// Some examples need the server backends and native async sessions, so the
+// whole guide is the front page when every feature is on (docs.rs builds with
+// all of them, and so does the test command); a build with fewer features
+// gets a pointer instead.
+#![cfg_attr(
+    all(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "tokio",
+        feature = "async",
+        feature = "serde"
+    ),
+    doc = include_str!("../README.md")
+)]
+#![cfg_attr(
+    not(all(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "tokio",
+        feature = "async",
+        feature = "serde"
+    )),
+    doc = "Database sessions that live exactly as long as the work that needs them.\n\n\
+           The guide (the README) is this page when the docs are built with every feature: \
+           `cargo doc --all-features --open`."
+)]
 pub use dbscope_runtime::*;
 
 /// Runs a function's body as one unit of work: a connection is checked out of
@@ -347,6 +374,7 @@ pub use dbscope_runtime::*;
 /// ```
 ///
 /// # Equivalent code
+/// (Sketches, not compiled: `body` stands for the function's body.)
 /// ```ignore
 /// #[unit_of_work(factory = db, read_only)]
 /// pub fn count(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection, name: &str) -> Result<i64, AppError> {
@@ -556,6 +584,7 @@ pub use dbscope_macros::unit_of_work;
 /// `const` and variadic functions.
 ///
 /// # Equivalent code
+/// (Sketches, not compiled: `body` stands for the function's body.)
 /// ```ignore
 /// #[detach_ids(factory = db)]
 /// pub fn send(db: &SessionFactory<PgConnection>, #[load] app: App, note: Option<String>) -> Result<(), JobError> {

@@ -34,6 +34,9 @@ pub enum Phase {
     Nesting,
     /// A row asked for by id does not exist.
     NotFound,
+    /// The unit's own code gave up, with a message of its own
+    /// ([`Error::user`]): a business rule, a check that failed.
+    Unit,
 }
 
 impl fmt::Display for Phase {
@@ -49,6 +52,7 @@ impl fmt::Display for Phase {
             Phase::User => "query failed",
             Phase::Nesting => "nested unit of work",
             Phase::NotFound => "row not found",
+            Phase::Unit => "unit of work failed",
         })
     }
 }
@@ -58,6 +62,8 @@ impl fmt::Display for Phase {
 enum Cause {
     None,
     Query(diesel::result::Error),
+    /// The source an [`Error::user_with_source`] was given.
+    Source(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 /// The error of every runtime operation: which [`Phase`] failed, a message that
@@ -143,6 +149,51 @@ impl Error {
         )
     }
 
+    /// An error of your own, to fail a unit of work with a message without
+    /// writing an error type first. Its phase is [`Phase::Unit`]; it is never
+    /// transient, so a retrying unit does not run again.
+    ///
+    /// ```
+    /// use dbscope_runtime::{Error, Phase, SessionFactory, UnitOptions};
+    ///
+    /// let factory = SessionFactory::<diesel::SqliteConnection>::new(":memory:")?;
+    /// let stock = 0;
+    /// let result = factory.run(&UnitOptions::new("reserve"), |_session| {
+    ///     if stock == 0 {
+    ///         return Err(Error::user("no stock left for item 7"));
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let error = result.unwrap_err(); // rolled back
+    /// assert_eq!(error.phase(), Phase::Unit);
+    /// assert_eq!(error.to_string(), "unit of work failed: no stock left for item 7");
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn user(message: impl Into<String>) -> Self {
+        Error::new(Phase::Unit, message)
+    }
+
+    /// [`Error::user`] with the error that caused it, kept as the
+    /// [`source`](std::error::Error::source).
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// let parse = "x7".parse::<i32>().unwrap_err();
+    /// let error = dbscope_runtime::Error::user_with_source("the quantity is not a number", parse);
+    /// assert_eq!(error.to_string(), "unit of work failed: the quantity is not a number: invalid digit found in string");
+    /// assert!(error.source().is_some());
+    /// ```
+    pub fn user_with_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error {
+            phase: Phase::Unit,
+            message: message.into(),
+            cause: Cause::Source(source.into()),
+        }
+    }
+
     /// The phase that failed.
     ///
     /// ```
@@ -196,7 +247,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match &self.cause {
             Cause::Query(error) => crate::transient::classify(error).is_some(),
-            Cause::None => false,
+            Cause::None | Cause::Source(_) => false,
         }
     }
 }
@@ -210,6 +261,7 @@ impl fmt::Display for Error {
         match &self.cause {
             Cause::None => Ok(()),
             Cause::Query(error) => write!(f, ": {error}"),
+            Cause::Source(error) => write!(f, ": {error}"),
         }
     }
 }
@@ -219,6 +271,7 @@ impl std::error::Error for Error {
         match &self.cause {
             Cause::None => None,
             Cause::Query(error) => Some(error),
+            Cause::Source(error) => Some(error.as_ref()),
         }
     }
 }
@@ -247,13 +300,8 @@ impl From<Error> for diesel::result::Error {
     fn from(error: Error) -> Self {
         match error.cause {
             Cause::Query(inner) => inner,
-            Cause::None => {
-                let message = Error {
-                    phase: error.phase,
-                    message: error.message,
-                    cause: Cause::None,
-                }
-                .to_string();
+            Cause::None | Cause::Source(_) => {
+                let message = error.to_string();
                 let kind = match error.phase {
                     Phase::Connect | Phase::Validation => {
                         diesel::result::DatabaseErrorKind::ClosedConnection

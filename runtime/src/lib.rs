@@ -56,6 +56,7 @@ mod session;
 #[cfg(feature = "tokio")]
 mod spawn;
 mod stats;
+mod test_database;
 mod transient;
 mod unit;
 #[cfg(feature = "tokio")]
@@ -83,6 +84,7 @@ pub use session::Session;
 #[cfg(feature = "tokio")]
 pub use spawn::spawn_after_commit;
 pub use stats::PoolStats;
+pub use test_database::TestDatabase;
 pub use transient::{classify, is_transient, TransientKind};
 pub use unit::{run_unit, run_unit_retrying};
 #[cfg(feature = "tokio")]

@@ -24,6 +24,7 @@ mod redaction;
 mod retry;
 #[cfg(feature = "async")]
 mod scenarios;
+mod test_database;
 mod units;
 #[cfg(feature = "tokio")]
 mod uow_async;
