@@ -38,7 +38,11 @@ const WARM_UP: u64 = 200;
 const CHILD: &str = "DBSCOPE_CALLGRIND_CHILD";
 
 #[unit_of_work(factory = db)]
-fn annotated(db: &SessionFactory<PgConnection>, conn: &mut PgConnection, id: i32) -> Result<String, Error> {
+fn annotated(
+    db: &SessionFactory<PgConnection>,
+    conn: &mut PgConnection,
+    id: i32,
+) -> Result<String, Error> {
     Ok(callgrind_items::table
         .find(id)
         .select(callgrind_items::name)
@@ -98,7 +102,10 @@ fn count(form: &str, units: u64) -> u64 {
         .stderr(std::process::Stdio::null())
         .status()
         .expect("run valgrind (apt-get install valgrind)");
-    assert!(status.success(), "callgrind run of {form} x{units} failed: {status}");
+    assert!(
+        status.success(),
+        "callgrind run of {form} x{units} failed: {status}"
+    );
     let text = std::fs::read_to_string(&out).expect("callgrind output");
     let _ = std::fs::remove_file(&out);
     text.lines()

@@ -488,7 +488,7 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
 
 /// One round of maintenance: closes idle connections past `idle_timeout`
 /// (keeping `min_idle`) or past `max_lifetime`, then opens connections up to
-/// `min_idle` while nobody waits.
+/// `min_idle`.
 async fn maintain<C: AsyncPoolableConnection>(
     pool: &Pool<ConnManager<C>>,
     config: &AsyncPoolConfig<C>,
@@ -518,11 +518,16 @@ async fn maintain<C: AsyncPoolableConnection>(
         .min_idle
         .min(config.max_size)
         .saturating_sub(status.size);
-    if missing > 0 && status.waiting == 0 {
-        let opened: Vec<_> = (0..missing).map(|_| pool.get()).collect();
-        for object in opened {
-            if let Err(error) = object.await {
-                tracing::debug!(%error, "could not top up min_idle connections");
+    if missing > 0 {
+        // Held until all are open: one given back at once would be reused.
+        let mut opened = Vec::with_capacity(missing);
+        for _ in 0..missing {
+            match pool.get().await {
+                Ok(object) => opened.push(object),
+                Err(error) => {
+                    tracing::debug!(%error, "could not top up min_idle connections");
+                    break;
+                }
             }
         }
     }

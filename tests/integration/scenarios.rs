@@ -748,21 +748,27 @@ pub fn native_builder_settings<B: Native>(ctx: &Ctx<B>) {
         })
         .build()
         .expect("factory");
-    let runtime = runtime();
-    let native = NativeFactory { factory, runtime };
-    let foreign_keys = Script {
+    let native = Arc::new(NativeFactory {
+        factory,
+        runtime: runtime(),
+    });
+    // SQLite's default setup sets `synchronous = NORMAL` (1) on file
+    // databases; without it the connection keeps SQLite's own default.
+    let synchronous = Script {
         steps: vec![],
         result_sql: match B::NAME {
-            "sqlite" => "SELECT foreign_keys AS n FROM pragma_foreign_keys()".to_owned(),
-            _ => "SELECT 0 AS n".to_owned(),
+            "sqlite" => "SELECT synchronous AS n FROM pragma_synchronous()".to_owned(),
+            _ => ctx.count_sql(),
         },
     };
-    let native = Arc::new(native);
-    assert_eq!(
-        NativeAsync::<B>::run(&native, &options("settings"), &foreign_keys).expect("unit"),
-        0,
-        "no default setup: SQLite's `foreign_keys = ON` was not run"
-    );
+    let plain = NativeAsync::<B>::run(&native, &options("settings"), &synchronous).expect("unit");
+    if B::NAME == "sqlite" {
+        let defaults = NativeAsync::<B>::factory(ctx, Settings::default());
+        let with_defaults =
+            NativeAsync::<B>::run(&defaults, &options("defaults"), &synchronous).expect("unit");
+        assert_eq!(with_defaults, 1, "the default setup ran");
+        assert_ne!(plain, with_defaults, "`no_default_setup` dropped it");
+    }
     assert!(
         crate::support::wait_until(Duration::from_secs(10), || native.factory.stats().open >= 2),
         "min_idle connections opened: {:?}",
@@ -775,10 +781,12 @@ pub fn native_builder_settings<B: Native>(ctx: &Ctx<B>) {
         "on_connect ran once per connection: {stats:?}"
     );
     if B::NAME == "sqlite" {
-        type Wrapper = diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+        type Wrapper =
+            diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
         let private = AsyncSessionFactory::<Wrapper>::new(":memory:").expect("private");
-        let shared = AsyncSessionFactory::<Wrapper>::new("file:scenarios-shared?mode=memory&cache=shared")
-            .expect("shared");
+        let shared =
+            AsyncSessionFactory::<Wrapper>::new("file:scenarios-shared?mode=memory&cache=shared")
+                .expect("shared");
         assert_eq!((private.stats().max_size, shared.stats().max_size), (1, 10));
     }
 }
