@@ -113,7 +113,7 @@ fn count(form: &str, units: u64) -> u64 {
             line.strip_prefix("summary:")
                 .or_else(|| line.strip_prefix("totals:"))
         })
-        .and_then(|n| n.trim().split_whitespace().next()?.parse().ok())
+        .and_then(|n| n.split_whitespace().next()?.parse().ok())
         .expect("callgrind total instructions")
 }
 

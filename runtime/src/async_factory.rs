@@ -22,7 +22,6 @@ use deadpool::Runtime;
 use diesel::QueryResult;
 
 use crate::async_pool::{AsyncPoolConfig, ConnManager};
-use crate::async_unit::{run_unit_native_retrying, AsyncUnitBodyMut};
 use crate::backend::{is_private_sqlite_memory, PoolableConnection};
 use crate::backend_async::AsyncPoolableConnection;
 use crate::config::{PoolConfig, Validation};
@@ -30,6 +29,7 @@ use crate::error::{Error, Phase};
 use crate::options::UnitOptions;
 use crate::redact::RedactedUrl;
 use crate::stats::{Counters, PoolStats};
+use crate::unit_native::{run_unit_native_retrying, AsyncUnitBodyMut};
 
 /// A session factory over diesel-async connections: the async twin of
 /// [`SessionFactory`](crate::SessionFactory). Cheap to clone (one pool).

@@ -105,6 +105,7 @@ pub trait PoolableConnection:
     ///
     /// # Errors
     /// The driver's error when the connection is dead.
+    #[doc(hidden)]
     fn ping(&mut self) -> QueryResult<()> {
         self.batch_execute("SELECT 1")
     }
@@ -118,6 +119,7 @@ pub trait PoolableConnection:
     ///
     /// # Errors
     /// The driver's error when a probe fails for a reason other than "not supported".
+    #[doc(hidden)]
     fn probe_server(&mut self) -> QueryResult<ServerTraits> {
         let idle_transaction_timeout = match Self::IDLE_TIMEOUT {
             IdleTimeoutSupport::Always => true,
@@ -140,6 +142,7 @@ pub trait PoolableConnection:
     /// assert_eq!(plain, Sqlite::PLAIN_BEGIN);
     /// # Ok::<(), dbscope_runtime::Error>(())
     /// ```
+    #[doc(hidden)]
     const PLAIN_BEGIN: &'static str = "BEGIN";
 
     /// The statements (sent in one batch) that begin a transaction with
@@ -149,6 +152,7 @@ pub trait PoolableConnection:
     ///
     /// # Errors
     /// [`Phase::Begin`] when the backend cannot honour an option.
+    #[doc(hidden)]
     fn begin_sql(
         options: &UnitOptions,
         budget: Option<Duration>,
@@ -158,6 +162,7 @@ pub trait PoolableConnection:
     /// The statement that gives the server a default idle-in-transaction limit
     /// for the whole connection, run once at connect time (so the common case,
     /// a unit with the factory's budget, pays nothing per transaction).
+    #[doc(hidden)]
     fn budget_setup_sql(_budget: Duration) -> Option<String> {
         None
     }
@@ -166,6 +171,7 @@ pub trait PoolableConnection:
     /// to the server's default, after a unit overrode it on a factory that
     /// gives the server no budget of its own (only needed when
     /// [`BUDGET_OVERRIDE_IS_LOCAL`](Self::BUDGET_OVERRIDE_IS_LOCAL) is false).
+    #[doc(hidden)]
     fn budget_reset_sql() -> Option<String> {
         None
     }
@@ -173,17 +179,20 @@ pub trait PoolableConnection:
     /// Whether a budget passed to [`begin_sql`](Self::begin_sql) lasts only for
     /// that transaction (PostgreSQL's `SET LOCAL`); when false it must be
     /// restored with [`budget_setup_sql`](Self::budget_setup_sql) afterwards.
+    #[doc(hidden)]
     const BUDGET_OVERRIDE_IS_LOCAL: bool = true;
 
     /// Setup statements run on every new connection unless the builder says
     /// `no_default_setup`. `in_memory` is true for a private SQLite in-memory
     /// database.
+    #[doc(hidden)]
     fn default_setup_sql(_in_memory: bool) -> Vec<String> {
         Vec::new()
     }
 
     /// Statements to run after the transaction ends, when `begin_sql` changed
     /// connection state that must not leak into the next unit.
+    #[doc(hidden)]
     fn end_sql(_options: &UnitOptions) -> Option<&'static str> {
         None
     }
