@@ -259,6 +259,20 @@ fn exec(sql: String) -> Step {
     Step::Exec(sql)
 }
 
+/// The next unit on `factory` commits row `id`, on the connection the pool
+/// started with: nothing was closed.
+fn next_unit_keeps_the_connection<D: Driver>(ctx: &Ctx<D::B>, factory: &D::Factory, id: i64) {
+    let next = Script::new(ctx, vec![exec(ctx.insert_sql(id, 1))]);
+    D::run(factory, &options("after"), &next).expect("next unit");
+    assert!(ctx.has_row(id));
+    let stats = D::stats(factory);
+    assert_eq!(
+        (stats.closed_dirty, stats.connections_created),
+        (0, 1),
+        "{stats:?}"
+    );
+}
+
 /// Commit on `Ok`: the rows are visible to another session, the connection
 /// is back and clean.
 pub fn commits<D: Driver>(ctx: &Ctx<D::B>) {
@@ -287,17 +301,7 @@ pub fn error_rolls_back<D: Driver>(ctx: &Ctx<D::B>) {
     let result = D::run(&factory, &options("refuses"), &script);
     assert!(matches!(result, Err(TestError::Business(_))), "{result:?}");
     assert!(!ctx.has_row(1));
-    let ok = Script::new(ctx, vec![exec(ctx.insert_sql(2, 1))]);
-    assert_eq!(
-        D::run(&factory, &options("after"), &ok).expect("next unit"),
-        1
-    );
-    let stats = D::stats(&factory);
-    assert_eq!(
-        (stats.closed_dirty, stats.connections_created),
-        (0, 1),
-        "{stats:?}"
-    );
+    next_unit_keeps_the_connection::<D>(ctx, &factory, 2);
 }
 
 /// A panicking body rolls back; the pool keeps working.
@@ -342,17 +346,8 @@ pub fn unique_violation_keeps_connection<D: Driver>(ctx: &Ctx<D::B>) {
         "{error:?}"
     );
     assert!(!ctx.has_row(2));
-    D::run(&factory, &options("after"), &Script::new(ctx, vec![])).expect("next unit");
-    let stats = D::stats(&factory);
-    assert_eq!(
-        (
-            stats.closed_dirty,
-            stats.connections_created,
-            stats.connections_closed
-        ),
-        (0, 1, 0),
-        "{stats:?}"
-    );
+    next_unit_keeps_the_connection::<D>(ctx, &factory, 3);
+    assert_eq!(D::stats(&factory).connections_closed, 0);
 }
 
 /// Parent and child tables for the foreign-key scenarios; `deferred` makes
@@ -388,13 +383,7 @@ pub fn fk_violation_keeps_connection<D: Driver>(ctx: &Ctx<D::B>) {
     );
     D::run(&factory, &options("orphan"), &script).expect_err("foreign-key violation");
     assert!(!ctx.has_row(1));
-    D::run(&factory, &options("after"), &Script::new(ctx, vec![])).expect("next unit");
-    let stats = D::stats(&factory);
-    assert_eq!(
-        (stats.closed_dirty, stats.connections_created),
-        (0, 1),
-        "{stats:?}"
-    );
+    next_unit_keeps_the_connection::<D>(ctx, &factory, 2);
 }
 
 /// A constraint checked at COMMIT (deferred foreign key): the commit is
@@ -418,19 +407,7 @@ pub fn refused_commit_keeps_connection<D: Driver>(ctx: &Ctx<D::B>) {
     };
     assert_eq!(error.phase(), Phase::Commit, "{error}");
     assert!(!ctx.has_row(1));
-    D::run(
-        &factory,
-        &options("after"),
-        &Script::new(ctx, vec![exec(ctx.insert_sql(2, 1))]),
-    )
-    .expect("next unit");
-    assert!(ctx.has_row(2));
-    let stats = D::stats(&factory);
-    assert_eq!(
-        (stats.closed_dirty, stats.connections_created),
-        (0, 1),
-        "{stats:?}"
-    );
+    next_unit_keeps_the_connection::<D>(ctx, &factory, 2);
 }
 
 /// A body that leaves a nested transaction level open commits nothing: an
