@@ -28,7 +28,28 @@
            The guide (the README) is this page when the docs are built with every feature: \
            `cargo doc --all-features --open`."
 )]
-pub use dbscope_runtime::*;
+#[cfg(any(feature = "tokio", feature = "async"))]
+pub use dbscope_runtime::spawn_after_commit;
+pub use dbscope_runtime::{
+    after_commit, classify, is_transient, load_by_id, BackendKind, Detached, Error, Id, Isolation,
+    LoadById, Phase, PoolStats, PoolableConnection, PooledConnection, RedactedUrl, RetryPolicy,
+    ServerTraits, Session, SessionFactory, SessionFactoryBuilder, SessionSource, SqliteLock,
+    TestDatabase, TransientKind, UnitOptions, Validation,
+};
+#[cfg(feature = "async")]
+pub use dbscope_runtime::{
+    AsyncPoolableConnection, AsyncPooledConnection, AsyncSessionFactory,
+    AsyncSessionFactoryBuilder, AsyncSessionSource, AsyncUnitBody, AsyncUnitBodyMut,
+};
+// What expansions use, and the runner functions they call: not public API.
+#[doc(hidden)]
+pub use dbscope_runtime::{__private, run_unit, run_unit_retrying};
+#[cfg(any(feature = "tokio", feature = "async"))]
+#[doc(hidden)]
+pub use dbscope_runtime::{run_unit_async, run_unit_async_retrying};
+#[cfg(feature = "async")]
+#[doc(hidden)]
+pub use dbscope_runtime::{run_unit_native, run_unit_native_retrying};
 
 /// Runs a function's body as one unit of work: a connection is checked out of
 /// a session factory, a transaction begins, the body runs, the transaction

@@ -3,8 +3,6 @@
 
 #[cfg(feature = "async")]
 pub use crate::async_factory::AsyncSessionSource;
-#[cfg(feature = "async")]
-pub use crate::async_unit::{run_unit_native, run_unit_native_retrying};
 pub use crate::factory::SessionSource;
 pub use crate::id::load_by_id;
 pub use crate::macro_support::{
@@ -17,7 +15,9 @@ pub use crate::options::{Isolation, RetryPolicy, SqliteLock, UnitOptions};
 pub use crate::session::Session;
 pub use crate::unit::{run_unit, run_unit_retrying};
 #[cfg(feature = "tokio")]
-pub use crate::unit_async::{run_unit_async, run_unit_async_retrying};
+pub use crate::unit_block_in_place::{run_unit_async, run_unit_async_retrying};
+#[cfg(feature = "async")]
+pub use crate::unit_native::{run_unit_native, run_unit_native_retrying};
 pub use core;
 
 /// What `#[detach_ids]` expansions use: probes, verdicts and the load unit.

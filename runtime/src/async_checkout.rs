@@ -105,13 +105,12 @@ impl<C: AsyncPoolableConnection> Drop for AsyncPooledConnection<C> {
         };
         let counters = &self.factory.inner.counters;
         counters.in_use.fetch_sub(1, Ordering::Relaxed);
-        let at_rest = matches!(
-            <C as AsyncConnection>::TransactionManager::transaction_manager_status_mut(
-                &mut object.conn
-            )
-            .transaction_depth(),
-            Ok(None)
-        );
+        let base = self.factory.inner.config.base_depth();
+        let at_rest = <C as AsyncConnection>::TransactionManager::transaction_manager_status_mut(
+            &mut object.conn,
+        )
+        .transaction_depth()
+        .is_ok_and(|depth| depth.map_or(0, std::num::NonZeroU32::get) == base);
         if at_rest {
             object.returned = Instant::now();
         } else {

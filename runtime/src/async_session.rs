@@ -6,7 +6,13 @@
 //! transaction is open (the unit's future was dropped at an `.await`, or the
 //! body panicked) takes its connection out of the pool and closes it: the
 //! server sees the connection end and rolls the transaction back. A
-//! connection is pooled again only after its `COMMIT` or `ROLLBACK` completed.
+//! connection is pooled again only after its `COMMIT` or `ROLLBACK` completed
+//! and the transaction manager is back at rest.
+//!
+//! The rules are the blocking session's: a body that left nested levels open
+//! commits nothing and its connection is closed; a refused `COMMIT` that the
+//! server rolled back (serialization failure, deferred constraint) keeps the
+//! connection; a lost one closes it.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -15,11 +21,14 @@ use deadpool::managed::Object;
 
 use crate::async_factory::AsyncSessionFactory;
 use crate::async_pool::ConnManager;
-use crate::backend::{BackendKind, PoolableConnection, ServerTraits};
+use diesel_async::{AsyncConnection, TransactionManager};
+
+use crate::backend::{unit_server_budget, PoolableConnection};
 use crate::backend_async::AsyncPoolableConnection;
 use crate::error::{Error, Phase};
 use crate::options::UnitOptions;
-use crate::transient::{classify, TransientKind};
+use crate::session::{nested_levels_error, warn_over_budget, ROLLBACK_AFTER_REFUSED_COMMIT};
+use crate::transient::{classify, is_connection_lost, TransientKind};
 
 /// A connection with a transaction open, for the length of one attempt.
 pub(crate) struct AsyncSession<'f, C: AsyncPoolableConnection> {
@@ -30,7 +39,18 @@ pub(crate) struct AsyncSession<'f, C: AsyncPoolableConnection> {
     opened_at: Instant,
     unit: &'static str,
     budget: Option<Duration>,
-    end_sql: Option<&'static str>,
+    /// Statements that undo per-unit connection state when the transaction
+    /// ends (SQLite read-only, MariaDB budget override).
+    cleanup: [Option<String>; 2],
+}
+
+/// The transaction depth a session's connection has at rest, as diesel-async's
+/// transaction manager sees it; `None` when the manager is broken.
+fn depth<C: AsyncPoolableConnection>(conn: &mut C) -> Option<u32> {
+    <C as AsyncConnection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .ok()
+        .map(|depth| depth.map_or(0, std::num::NonZeroU32::get))
 }
 
 impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
@@ -42,21 +62,28 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
         options: &UnitOptions,
     ) -> Result<Self, Error> {
         let inner = &factory.inner;
-        let kind = <C::Dialect as PoolableConnection>::KIND;
-        let budget = options.hold_budget().or(inner.hold_budget);
-        // PostgreSQL has the factory's budget from connect time; a unit's own
-        // budget is a `SET LOCAL` in the BEGIN batch.
-        let server_budget = match (kind, options.hold_budget()) {
-            (BackendKind::Postgres, Some(unit)) if Some(unit) != inner.hold_budget => Some(unit),
-            _ => None,
-        };
-        let server = ServerTraits {
-            idle_transaction_timeout: kind == BackendKind::Postgres,
-        };
-        let sql = C::Dialect::begin_sql(options, server_budget, server)?;
-        let mut attempts_left = inner.max_size + 1;
+        let config = &*inner.config;
+        let budget = options.hold_budget().or(config.hold_budget);
+        let mut attempts_left = config.max_size + 1;
         loop {
             let object = factory.checkout_object().await?;
+            let (server_budget, restore_budget) = unit_server_budget::<C::Dialect>(
+                options.hold_budget(),
+                config.hold_budget,
+                config.server_budget,
+                object.server,
+            );
+            // Inside a rollback-only factory's test transaction: a savepoint.
+            let sql = match config.rollback_only {
+                true => None,
+                // An option the backend cannot honour: the connection goes
+                // back untouched.
+                false => Some(C::Dialect::begin_sql(
+                    options,
+                    server_budget,
+                    object.server,
+                )?),
+            };
             let counters = &inner.counters;
             counters.checkouts.fetch_add(1, Ordering::Relaxed);
             let in_use = counters.in_use.fetch_add(1, Ordering::Relaxed) + 1;
@@ -70,9 +97,22 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
                 opened_at: Instant::now(),
                 unit: options.name(),
                 budget,
-                end_sql: C::Dialect::end_sql(options),
+                cleanup: [
+                    C::Dialect::end_sql(options).map(str::to_owned),
+                    restore_budget,
+                ],
             };
-            match session.connection().begin_with(sql.clone()).await {
+            let begun = match sql {
+                Some(sql) => session.connection().begin_with(sql).await,
+                None => {
+                    session.cleanup = [None, None];
+                    <C as AsyncConnection>::TransactionManager::begin_transaction(
+                        session.connection(),
+                    )
+                    .await
+                }
+            };
+            match begun {
                 Ok(()) => return Ok(session),
                 Err(error)
                     if classify(&error) == Some(TransientKind::ConnectionLost)
@@ -109,22 +149,61 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
             .is_some_and(|object| object.transient.load(Ordering::Relaxed))
     }
 
-    /// Commits. On failure the connection is closed (the server rolled back).
+    /// The depth of this session's own transaction (or savepoint).
+    fn own_depth(&self) -> u32 {
+        self.factory.inner.config.base_depth() + 1
+    }
+
+    /// Commits. A body that left nested levels open commits nothing (and the
+    /// connection is closed); a refused commit rolls back and keeps the
+    /// connection unless it was lost or the rollback failed.
     pub(crate) async fn commit(mut self) -> Result<(), Error> {
+        let own = self.own_depth();
+        match depth(self.connection()) {
+            Some(depth) if depth > own => {
+                // `open` stays set: closed in drop, never pooled.
+                return Err(nested_levels_error(self.unit, depth - own));
+            }
+            _ => {}
+        }
         match self.connection().commit().await {
             Ok(()) => {
                 self.end().await;
                 Ok(())
             }
-            Err(error) => Err(Error::query(
-                Phase::Commit,
-                format!(
-                    "commit of unit of work `{}` failed; nothing was committed",
-                    self.unit
-                ),
-                error,
-            )),
+            Err(error) => Err(self.commit_failed(error).await),
         }
+    }
+
+    /// A refused `COMMIT`: a lost connection is closed; a transaction still
+    /// open is rolled back (and the connection closed if that fails); a failed
+    /// top-level `COMMIT` was already rolled back by diesel-async.
+    #[cold]
+    async fn commit_failed(&mut self, error: diesel::result::Error) -> Error {
+        let base = self.factory.inner.config.base_depth();
+        if !is_connection_lost(&error) {
+            let at_rest = match depth(self.connection()) {
+                Some(depth) if depth > base => self.connection().rollback().await.is_ok(),
+                Some(_) => {
+                    if base == 0 {
+                        let _ = self
+                            .connection()
+                            .batch_execute(ROLLBACK_AFTER_REFUSED_COMMIT)
+                            .await;
+                    }
+                    true
+                }
+                None => false,
+            };
+            if at_rest {
+                self.end().await;
+            }
+        }
+        Error::query(
+            Phase::Commit,
+            format!("unit `{}` was rolled back", self.unit),
+            error,
+        )
     }
 
     /// Rolls back. On failure the connection is closed (the server rolls back
@@ -144,17 +223,15 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
     }
 
     /// The transaction is over: undo per-unit connection state, then the
-    /// connection may be pooled again.
+    /// connection may be pooled again if the transaction manager is at rest.
     async fn end(&mut self) {
-        if let Some(sql) = self.end_sql {
-            if diesel_async::SimpleAsyncConnection::batch_execute(self.connection(), sql)
-                .await
-                .is_err()
-            {
+        for sql in std::mem::take(&mut self.cleanup).into_iter().flatten() {
+            if self.connection().batch_execute(&sql).await.is_err() {
                 return; // `open` stays set: closed in drop.
             }
         }
-        self.open = false;
+        let base = self.factory.inner.config.base_depth();
+        self.open = depth(self.connection()) != Some(base);
     }
 }
 
@@ -167,8 +244,9 @@ impl<C: AsyncPoolableConnection> Drop for AsyncSession<'_, C> {
         let now = Instant::now();
         let held = now.duration_since(self.opened_at);
         if self.open {
-            // Mid-transaction (cancelled, panicked, or COMMIT/ROLLBACK failed):
-            // never pooled; closing the connection makes the server roll back.
+            // Mid-transaction (cancelled, panicked, levels left open, or
+            // COMMIT/ROLLBACK failed): never pooled; closing the connection
+            // makes the server roll back.
             tracing::debug!(
                 unit = self.unit,
                 "session ended with its transaction open; closing its connection"
@@ -185,16 +263,8 @@ impl<C: AsyncPoolableConnection> Drop for AsyncSession<'_, C> {
             u64::try_from(held.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-        if let Some(budget) = self.budget {
-            if held > budget {
-                tracing::warn!(
-                    unit = self.unit,
-                    held_ms = held.as_millis() as u64,
-                    budget_ms = budget.as_millis() as u64,
-                    "a session was held longer than its budget: move slow non-database work \
-                     (remote calls, sleeps, heavy computation) before or after the unit of work"
-                );
-            }
+        if let Some(budget) = self.budget.filter(|budget| held > *budget) {
+            warn_over_budget(self.unit, held, budget);
         }
     }
 }

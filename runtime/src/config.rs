@@ -49,9 +49,10 @@ impl Validation {
 /// A function run on every new connection, after the setup statements.
 pub(crate) type OnConnect<C> = Arc<dyn Fn(&mut C) -> QueryResult<()> + Send + Sync>;
 
-/// The settings of a session factory; built through
-/// [`SessionFactoryBuilder`](crate::SessionFactoryBuilder).
-pub(crate) struct PoolConfig<C> {
+/// The settings of a session factory, the same for both flavours; built
+/// through [`SessionFactoryBuilder`](crate::SessionFactoryBuilder) or
+/// `AsyncSessionFactoryBuilder`. `H` is the flavour's `on_connect` hook.
+pub(crate) struct PoolConfig<C, H = OnConnect<C>> {
     pub(crate) max_size: usize,
     pub(crate) min_idle: usize,
     pub(crate) checkout_timeout: Duration,
@@ -61,11 +62,12 @@ pub(crate) struct PoolConfig<C> {
     pub(crate) hold_budget: Option<Duration>,
     pub(crate) server_budget: bool,
     pub(crate) setup_sql: Vec<String>,
-    pub(crate) on_connect: Option<OnConnect<C>>,
+    pub(crate) on_connect: Option<H>,
     pub(crate) rollback_only: bool,
+    pub(crate) _connection: std::marker::PhantomData<fn() -> C>,
 }
 
-impl<C> PoolConfig<C> {
+impl<C, H> PoolConfig<C, H> {
     pub(crate) fn new() -> Self {
         PoolConfig {
             max_size: 10,
@@ -79,7 +81,39 @@ impl<C> PoolConfig<C> {
             setup_sql: Vec::new(),
             on_connect: None,
             rollback_only: false,
+            _connection: std::marker::PhantomData,
         }
+    }
+
+    /// Applies the rules every factory follows, whatever its flavour: a
+    /// private SQLite in-memory database lives inside its one connection
+    /// (never more than one, never closed while the factory lives); a
+    /// rollback-only factory has one connection; the backend's default setup
+    /// statements (`default_setup`, unless the builder dropped them) run first.
+    pub(crate) fn settle(&mut self, in_memory: bool, default_setup: Option<Vec<String>>) {
+        if in_memory {
+            self.max_size = 1;
+            self.max_lifetime = None;
+            self.idle_timeout = None;
+            self.min_idle = self.min_idle.min(1);
+        }
+        if let Some(mut setup) = default_setup {
+            setup.append(&mut self.setup_sql);
+            self.setup_sql = setup;
+        }
+        if self.rollback_only {
+            self.max_size = 1;
+        }
+    }
+
+    /// Turns the factory into a rollback-only one (see the builders'
+    /// `rollback_only`).
+    pub(crate) fn make_rollback_only(&mut self) {
+        self.rollback_only = true;
+        self.max_size = 1;
+        self.max_lifetime = None;
+        self.idle_timeout = None;
+        self.validation = Validation::Never;
     }
 
     /// The transaction depth of a clean connection at rest in the pool: 1 for
@@ -89,7 +123,7 @@ impl<C> PoolConfig<C> {
     }
 }
 
-impl<C> fmt::Debug for PoolConfig<C> {
+impl<C, H> fmt::Debug for PoolConfig<C, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolConfig")
             .field("max_size", &self.max_size)

@@ -529,7 +529,7 @@ where
     S: SessionSource + ?Sized,
     F: FnMut(&mut S::Connection) -> Result<T, Error>,
 {
-    crate::unit_async::run_unit_async_retrying(source, options, |session| {
+    crate::unit_block_in_place::run_unit_async_retrying(source, options, |session| {
         load(session.connection())
     })
     .await

@@ -18,8 +18,6 @@ pub enum Phase {
     Connect,
     /// Per-connection setup (`PRAGMA`s, session variables) failed.
     Setup,
-    /// A stale connection failed validation and no healthy one could be had.
-    Validation,
     /// `BEGIN` (with its isolation and read-only settings) failed, or the
     /// options cannot be honoured by this backend.
     Begin,
@@ -45,7 +43,6 @@ impl fmt::Display for Phase {
             Phase::CheckoutTimeout => "checkout timed out",
             Phase::Connect => "connect failed",
             Phase::Setup => "connection setup failed",
-            Phase::Validation => "connection validation failed",
             Phase::Begin => "begin failed",
             Phase::Commit => "commit failed",
             Phase::Rollback => "rollback failed",
@@ -303,9 +300,7 @@ impl From<Error> for diesel::result::Error {
             Cause::None | Cause::Source(_) => {
                 let message = error.to_string();
                 let kind = match error.phase {
-                    Phase::Connect | Phase::Validation => {
-                        diesel::result::DatabaseErrorKind::ClosedConnection
-                    }
+                    Phase::Connect => diesel::result::DatabaseErrorKind::ClosedConnection,
                     _ => diesel::result::DatabaseErrorKind::Unknown,
                 };
                 diesel::result::Error::DatabaseError(kind, Box::new(message))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use diesel::QueryResult;
 
-use crate::backend::PoolableConnection;
+use crate::backend::{is_private_sqlite_memory, PoolableConnection};
 use crate::config::{PoolConfig, Validation};
 use crate::error::Error;
 use crate::open_units::Registration;
@@ -494,11 +494,7 @@ impl<C: PoolableConnection> SessionFactoryBuilder<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn rollback_only(mut self) -> Self {
-        self.config.rollback_only = true;
-        self.config.max_size = 1;
-        self.config.max_lifetime = None;
-        self.config.idle_timeout = None;
-        self.config.validation = Validation::Never;
+        self.config.make_rollback_only();
         self
     }
 
@@ -526,32 +522,11 @@ impl<C: PoolableConnection> SessionFactoryBuilder<C> {
     /// assert_eq!(factory.stats().open, 0);
     /// ```
     pub fn build_lazy(mut self) -> SessionFactory<C> {
-        let in_memory = is_private_sqlite_memory::<C>(self.url.expose());
-        if in_memory {
-            // The database lives inside the one connection: never more than
-            // one, never closed while the factory lives.
-            self.config.max_size = 1;
-            self.config.max_lifetime = None;
-            self.config.idle_timeout = None;
-            self.config.min_idle = self.config.min_idle.min(1);
-        }
-        if self.default_setup {
-            let mut setup = C::default_setup_sql(in_memory);
-            setup.append(&mut self.config.setup_sql);
-            self.config.setup_sql = setup;
-        }
-        if self.config.rollback_only {
-            self.config.max_size = 1;
-        }
+        let in_memory = is_private_sqlite_memory(C::KIND, self.url.expose());
+        let default_setup = self.default_setup.then(|| C::default_setup_sql(in_memory));
+        self.config.settle(in_memory, default_setup);
         SessionFactory {
             pool: Pool::new(self.url, self.config),
         }
     }
-}
-
-fn is_private_sqlite_memory<C: PoolableConnection>(url: &str) -> bool {
-    C::KIND == crate::backend::BackendKind::Sqlite
-        && (url == ":memory:"
-            || url.is_empty()
-            || (url.contains("mode=memory") && !url.contains("cache=shared")))
 }

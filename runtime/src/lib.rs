@@ -36,8 +36,6 @@ mod async_factory;
 mod async_pool;
 #[cfg(feature = "async")]
 mod async_session;
-#[cfg(feature = "async")]
-mod async_unit;
 mod backend;
 #[cfg(feature = "async")]
 mod backend_async;
@@ -61,14 +59,17 @@ mod test_database;
 mod transient;
 mod unit;
 #[cfg(feature = "tokio")]
-mod unit_async;
+mod unit_block_in_place;
+#[cfg(feature = "async")]
+mod unit_native;
 
 #[cfg(feature = "async")]
 pub use async_checkout::AsyncPooledConnection;
 #[cfg(feature = "async")]
 pub use async_factory::{AsyncSessionFactory, AsyncSessionFactoryBuilder, AsyncSessionSource};
 #[cfg(feature = "async")]
-pub use async_unit::{run_unit_native, run_unit_native_retrying, AsyncUnitBody, AsyncUnitBodyMut};
+pub use unit_native::{AsyncUnitBody, AsyncUnitBodyMut};
+// The runner functions `#[unit_of_work]` expands to: reachable, not public API.
 pub use backend::{BackendKind, PoolableConnection, ServerTraits};
 #[cfg(feature = "async")]
 pub use backend_async::AsyncPoolableConnection;
@@ -87,9 +88,14 @@ pub use spawn::spawn_after_commit;
 pub use stats::PoolStats;
 pub use test_database::TestDatabase;
 pub use transient::{classify, is_transient, TransientKind};
+#[doc(hidden)]
 pub use unit::{run_unit, run_unit_retrying};
 #[cfg(feature = "tokio")]
-pub use unit_async::{run_unit_async, run_unit_async_retrying};
+#[doc(hidden)]
+pub use unit_block_in_place::{run_unit_async, run_unit_async_retrying};
+#[cfg(feature = "async")]
+#[doc(hidden)]
+pub use unit_native::{run_unit_native, run_unit_native_retrying};
 
 #[doc(hidden)]
 pub mod __private;

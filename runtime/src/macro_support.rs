@@ -13,7 +13,7 @@ use crate::options::UnitOptions;
 use crate::session::Session;
 use crate::unit::{run_unit, run_unit_retrying};
 #[cfg(feature = "tokio")]
-use crate::unit_async::{run_unit_async, run_unit_async_retrying};
+use crate::unit_block_in_place::{run_unit_async, run_unit_async_retrying};
 
 /// Implemented for the return types a unit of work can have: `Result<T, E>`
 /// where `E: From<Error>`, under any alias.

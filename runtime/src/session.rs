@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 
-use crate::backend::PoolableConnection;
+use crate::backend::{unit_server_budget, PoolableConnection};
 use crate::error::{Error, Phase};
 use crate::open_units::{AfterCommit, Registration};
 use crate::options::UnitOptions;
@@ -222,10 +222,19 @@ impl<C: PoolableConnection> Session<C> {
     #[cold]
     #[inline(never)]
     fn commit_failed(&mut self, error: diesel::result::Error) -> Error {
-        if is_connection_lost(&error)
-            || (self.still_open() != Some(false)
-                && AnsiTransactionManager::rollback_transaction(self.lease.conn()).is_err())
-        {
+        if is_connection_lost(&error) {
+            self.lease.discard();
+        } else if self.still_open() == Some(false) {
+            if !self.lease.shared().config.rollback_only {
+                // diesel counts a refused top-level COMMIT as the end of the
+                // transaction, but SQLite keeps it open (a deferred foreign
+                // key): end it for sure (a no-op where the server rolled back).
+                let _ = self
+                    .lease
+                    .conn()
+                    .batch_execute(ROLLBACK_AFTER_REFUSED_COMMIT);
+            }
+        } else if AnsiTransactionManager::rollback_transaction(self.lease.conn()).is_err() {
             self.lease.discard();
         }
         Error::query(
@@ -339,21 +348,12 @@ fn begin_with_options<C: PoolableConnection>(
             .map(|()| None)
             .map_err(|e| Error::query(Phase::Begin, "could not open a savepoint", e));
     }
-    // The factory's budget was given to the server at connect time; only a
-    // unit that overrides it sends its own.
-    let server_budget = options.hold_budget().filter(|b| {
-        config.server_budget
-            && lease.server().idle_transaction_timeout
-            && Some(*b) != config.hold_budget
-    });
-    // Put back what the connection had: the factory's budget, or the server's
-    // default when the factory gives it none.
-    let restore_budget = match (server_budget, C::BUDGET_OVERRIDE_IS_LOCAL) {
-        (Some(_), false) => config
-            .hold_budget
-            .map_or_else(C::budget_reset_sql, C::budget_setup_sql),
-        _ => None,
-    };
+    let (server_budget, restore_budget) = unit_server_budget::<C>(
+        options.hold_budget(),
+        config.hold_budget,
+        config.server_budget,
+        lease.server(),
+    );
     let sql = C::begin_sql(options, server_budget, lease.server())?;
     AnsiTransactionManager::begin_transaction_sql(lease.conn(), &sql)
         .map_err(|e| begin_failed(&sql, options.name(), e))?;
@@ -365,6 +365,11 @@ fn begin_with_options<C: PoolableConnection>(
         })
     }))
 }
+
+/// Sent after a refused top-level `COMMIT` in both flavours: SQLite keeps the
+/// transaction open after a deferred constraint fails at `COMMIT`; the other
+/// servers rolled it back and treat this as a no-op.
+pub(crate) const ROLLBACK_AFTER_REFUSED_COMMIT: &str = "ROLLBACK";
 
 #[cold]
 #[inline(never)]
@@ -378,7 +383,7 @@ fn begin_failed(sql: &str, unit: &str, error: diesel::result::Error) -> Error {
 
 #[cold]
 #[inline(never)]
-fn nested_levels_error(unit: &str, depth: u32) -> Error {
+pub(crate) fn nested_levels_error(unit: &str, depth: u32) -> Error {
     Error::new(
         Phase::Commit,
         format!(
@@ -391,7 +396,7 @@ fn nested_levels_error(unit: &str, depth: u32) -> Error {
 
 #[cold]
 #[inline(never)]
-fn warn_over_budget(unit: &str, held: Duration, budget: Duration) {
+pub(crate) fn warn_over_budget(unit: &str, held: Duration, budget: Duration) {
     tracing::warn!(
         unit,
         held_ms = held.as_millis() as u64,

@@ -34,6 +34,8 @@ mod restart_load;
 #[cfg(all(feature = "async", feature = "postgres", feature = "mysql"))]
 mod restart_scenario;
 mod retry;
+#[cfg(feature = "async")]
+mod scenarios;
 mod test_database;
 mod units;
 #[cfg(feature = "tokio")]

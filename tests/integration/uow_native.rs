@@ -2,9 +2,8 @@
 //! (feature `async`): the body awaits its queries inside the transaction.
 //! The scenarios of the blocking flavour (commit, rollback on error and on
 //! panic, retry, isolation and read-only, hold-time warning, stale
-//! connections, checkout timeout) plus cancellation: futures dropped at
-//! random await points under load leave no transaction open on the server and
-//! no half-done unit in the data.
+//! connections, checkout timeout) through `#[unit_of_work]`. The shared
+//! semantics (and cancellation at chosen await points) are in `scenarios.rs`.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -27,7 +26,6 @@ crate::all_backends!([
     native_budget_warning,
     native_stale_connection_is_never_handed_out,
     native_checkout_times_out,
-    native_dropped_futures_leave_no_transaction,
     native_retries_a_transient_error,
     native_nested_unit_fails_fast,
 ]);
@@ -420,13 +418,15 @@ fn native_checkout_times_out<B: Native>(ctx: &Ctx<B>) {
         if B::NAME == "sqlite" {
             // Hold the only connection by hand: a unit that never finishes.
             let f = factory.clone();
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let release = Arc::new(tokio::sync::Notify::new());
+            let released = Arc::clone(&release);
             let holder = tokio::spawn(async move {
+                let released = &*released;
                 let _ = f
                     .run(
                         &dbscope::UnitOptions::new("holder"),
                         async |_conn: &mut B::Async| {
-                            let _ = rx.await;
+                            released.notified().await;
                             Ok::<(), Error>(())
                         },
                     )
@@ -434,7 +434,7 @@ fn native_checkout_times_out<B: Native>(ctx: &Ctx<B>) {
             });
             tokio::time::sleep(Duration::from_millis(50)).await;
             let outcome = hold::<B>(&factory, 0).await;
-            let _ = tx.send(());
+            release.notify_one();
             holder.await.expect("holder");
             outcome
         } else {
@@ -449,98 +449,6 @@ fn native_checkout_times_out<B: Native>(ctx: &Ctx<B>) {
     let error = outcome.expect_err("a second unit cannot get the only connection");
     assert_eq!(error.phase(), Phase::CheckoutTimeout, "{error}");
     assert_eq!(factory.stats().checkout_timeouts, 1);
-}
-
-#[unit_of_work(factory = db)]
-async fn pair<B: Native>(
-    db: &AsyncSessionFactory<B::Async>,
-    #[session(async)] conn: &mut B::Async,
-    table: &str,
-    id: i64,
-    ids: &std::sync::Mutex<Vec<i64>>,
-) -> Result<(), Error> {
-    let own = B::query_n(conn, connection_id_sql::<B>().to_owned()).await?;
-    ids.lock().unwrap().push(own);
-    conn.batch_execute(&format!("INSERT INTO {table} (id, v) VALUES ({id}, 1)"))
-        .await?;
-    conn.batch_execute(&B::sleep_sql(5)).await?;
-    let _ = B::query_n(conn, format!("SELECT COUNT(*) AS n FROM {table}")).await?;
-    conn.batch_execute(&format!(
-        "INSERT INTO {table} (id, v) VALUES ({}, 2)",
-        id + 1_000_000
-    ))
-    .await?;
-    Ok(())
-}
-
-fn native_dropped_futures_leave_no_transaction<B: Native>(ctx: &Ctx<B>) {
-    let factory = factory(ctx, 3);
-    let runtime = runtime();
-    let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let completed = runtime.block_on(async {
-        // Open the pool's connections first, so deadlines fall on the units'
-        // own await points rather than on connecting.
-        let warm: Vec<_> = (0..3).map(|i| hold::<B>(&factory, 20 + i)).collect();
-        for unit in warm {
-            unit.await.expect("warm-up");
-        }
-        let mut tasks = Vec::new();
-        for id in 0..60_i64 {
-            let (f, table, ids) = (factory.clone(), ctx.table.clone(), Arc::clone(&ids));
-            // A deterministic spread of deadlines (0 to 200 ms) over the
-            // units' await points, under the load of 60 units on a pool of 3.
-            let deadline = Duration::from_micros(((id * 7919) % 100) as u64 * 2_000);
-            tasks.push(tokio::spawn(async move {
-                tokio::time::timeout(deadline, pair::<B>(&f, &table, id, &ids))
-                    .await
-                    .is_ok_and(|r| r.is_ok())
-            }));
-        }
-        let mut completed = 0;
-        for task in tasks {
-            completed += i64::from(task.await.expect("task"));
-        }
-        completed
-    });
-    let stats = factory.stats();
-    assert_eq!(stats.in_use, 0, "{stats:?}");
-    // Every unit is all or nothing.
-    let firsts = B::scalar_blocking(
-        &mut ctx.plain(),
-        &format!("SELECT COUNT(*) AS n FROM {} WHERE id < 1000000", ctx.table),
-    );
-    let seconds = B::scalar_blocking(
-        &mut ctx.plain(),
-        &format!(
-            "SELECT COUNT(*) AS n FROM {} WHERE id >= 1000000",
-            ctx.table
-        ),
-    );
-    assert_eq!(
-        firsts, seconds,
-        "a cancelled unit left half its work ({stats:?})"
-    );
-    assert!(firsts >= completed, "{firsts} rows, {completed} completed");
-    assert!(
-        stats.closed_dirty > 0 && completed > 0,
-        "the deadlines cancel some units mid-transaction and let others finish ({completed} completed, {stats:?})"
-    );
-    // No transaction open on the server on any connection the units used.
-    let ids = ids.lock().unwrap().clone();
-    assert!(
-        crate::support::wait_until(Duration::from_secs(5), || B::open_transactions(ctx, &ids)
-            == 0),
-        "transactions left open on the server"
-    );
-    // The pool still works, on connections with no transaction open.
-    runtime
-        .block_on(insert::<B>(&factory, &ctx.table, 5_000_000))
-        .expect("after cancellations");
-    eprintln!(
-        "{}: {completed} of 60 completed, {} closed mid-transaction",
-        B::NAME,
-        stats.closed_dirty
-    );
 }
 
 static ATTEMPTS: AtomicU32 = AtomicU32::new(0);

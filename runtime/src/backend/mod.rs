@@ -42,6 +42,49 @@ pub struct ServerTraits {
     pub idle_transaction_timeout: bool,
 }
 
+/// Whether a backend's server can end a transaction left idle.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleTimeoutSupport {
+    /// Every supported server can (PostgreSQL).
+    Always,
+    /// No server can (SQLite).
+    Never,
+    /// The server can if it accepts this statement (MariaDB, not MySQL).
+    IfAccepted(&'static str),
+}
+
+/// Whether `url` names a private SQLite in-memory database, which lives inside
+/// its one connection (so the pool keeps exactly one, forever). A
+/// `cache=shared` in-memory database is shared by every connection to it.
+/// The one place both flavours ask.
+pub(crate) fn is_private_sqlite_memory(kind: BackendKind, url: &str) -> bool {
+    kind == BackendKind::Sqlite
+        && (url == ":memory:"
+            || url.is_empty()
+            || (url.contains("mode=memory") && !url.contains("cache=shared")))
+}
+
+/// How a unit's hold-time budget reaches the server: the budget to send in
+/// its BEGIN batch (only when it differs from the factory's, which the server
+/// got at connect time) and the statement that puts the connection's budget
+/// back afterwards (servers whose override outlives the transaction). Both
+/// flavours follow it.
+pub(crate) fn unit_server_budget<C: PoolableConnection>(
+    unit_budget: Option<Duration>,
+    factory_budget: Option<Duration>,
+    server_budget: bool,
+    server: ServerTraits,
+) -> (Option<Duration>, Option<String>) {
+    let budget = unit_budget
+        .filter(|b| server_budget && server.idle_transaction_timeout && Some(*b) != factory_budget);
+    let restore = match (budget, C::BUDGET_OVERRIDE_IS_LOCAL) {
+        (Some(_), false) => factory_budget.map_or_else(C::budget_reset_sql, C::budget_setup_sql),
+        _ => None,
+    };
+    (budget, restore)
+}
+
 /// A diesel connection the session factory can pool.
 ///
 /// Implemented for `SqliteConnection`, `PgConnection` and `MysqlConnection`
@@ -62,16 +105,30 @@ pub trait PoolableConnection:
     ///
     /// # Errors
     /// The driver's error when the connection is dead.
+    #[doc(hidden)]
     fn ping(&mut self) -> QueryResult<()> {
         self.batch_execute("SELECT 1")
     }
+
+    /// Whether the server can end a transaction left idle, and how to find
+    /// out: one rule for both flavours (the async one runs the same probe).
+    #[doc(hidden)]
+    const IDLE_TIMEOUT: IdleTimeoutSupport = IdleTimeoutSupport::Never;
 
     /// Learns what the server supports, right after connecting.
     ///
     /// # Errors
     /// The driver's error when a probe fails for a reason other than "not supported".
+    #[doc(hidden)]
     fn probe_server(&mut self) -> QueryResult<ServerTraits> {
-        Ok(ServerTraits::default())
+        let idle_transaction_timeout = match Self::IDLE_TIMEOUT {
+            IdleTimeoutSupport::Always => true,
+            IdleTimeoutSupport::Never => false,
+            IdleTimeoutSupport::IfAccepted(sql) => self.batch_execute(sql).is_ok(),
+        };
+        Ok(ServerTraits {
+            idle_transaction_timeout,
+        })
     }
 
     /// The statement that begins a transaction when no option changes it
@@ -85,6 +142,7 @@ pub trait PoolableConnection:
     /// assert_eq!(plain, Sqlite::PLAIN_BEGIN);
     /// # Ok::<(), dbscope_runtime::Error>(())
     /// ```
+    #[doc(hidden)]
     const PLAIN_BEGIN: &'static str = "BEGIN";
 
     /// The statements (sent in one batch) that begin a transaction with
@@ -94,6 +152,7 @@ pub trait PoolableConnection:
     ///
     /// # Errors
     /// [`Phase::Begin`] when the backend cannot honour an option.
+    #[doc(hidden)]
     fn begin_sql(
         options: &UnitOptions,
         budget: Option<Duration>,
@@ -103,6 +162,7 @@ pub trait PoolableConnection:
     /// The statement that gives the server a default idle-in-transaction limit
     /// for the whole connection, run once at connect time (so the common case,
     /// a unit with the factory's budget, pays nothing per transaction).
+    #[doc(hidden)]
     fn budget_setup_sql(_budget: Duration) -> Option<String> {
         None
     }
@@ -111,6 +171,7 @@ pub trait PoolableConnection:
     /// to the server's default, after a unit overrode it on a factory that
     /// gives the server no budget of its own (only needed when
     /// [`BUDGET_OVERRIDE_IS_LOCAL`](Self::BUDGET_OVERRIDE_IS_LOCAL) is false).
+    #[doc(hidden)]
     fn budget_reset_sql() -> Option<String> {
         None
     }
@@ -118,17 +179,20 @@ pub trait PoolableConnection:
     /// Whether a budget passed to [`begin_sql`](Self::begin_sql) lasts only for
     /// that transaction (PostgreSQL's `SET LOCAL`); when false it must be
     /// restored with [`budget_setup_sql`](Self::budget_setup_sql) afterwards.
+    #[doc(hidden)]
     const BUDGET_OVERRIDE_IS_LOCAL: bool = true;
 
     /// Setup statements run on every new connection unless the builder says
     /// `no_default_setup`. `in_memory` is true for a private SQLite in-memory
     /// database.
+    #[doc(hidden)]
     fn default_setup_sql(_in_memory: bool) -> Vec<String> {
         Vec::new()
     }
 
     /// Statements to run after the transaction ends, when `begin_sql` changed
     /// connection state that must not leak into the next unit.
+    #[doc(hidden)]
     fn end_sql(_options: &UnitOptions) -> Option<&'static str> {
         None
     }

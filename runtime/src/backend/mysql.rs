@@ -6,25 +6,18 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
 use diesel::MysqlConnection;
 
-use super::{unsupported, BackendKind, PoolableConnection, ServerTraits};
+use super::{unsupported, BackendKind, IdleTimeoutSupport, PoolableConnection, ServerTraits};
 use crate::error::Error;
 use crate::options::UnitOptions;
 
 impl PoolableConnection for MysqlConnection {
     const KIND: BackendKind = BackendKind::Mysql;
 
-    fn probe_server(&mut self) -> diesel::QueryResult<ServerTraits> {
-        // MariaDB 10.3+ knows this variable; MySQL answers "Unknown system variable".
-        let mariadb = self
-            .batch_execute("SET @dbscope_probe = @@session.idle_transaction_timeout")
-            .is_ok();
-        Ok(ServerTraits {
-            idle_transaction_timeout: mariadb,
-        })
-    }
+    // MariaDB 10.3+ knows this variable; MySQL answers "Unknown system variable".
+    const IDLE_TIMEOUT: IdleTimeoutSupport =
+        IdleTimeoutSupport::IfAccepted("SET @dbscope_probe = @@session.idle_transaction_timeout");
 
     fn budget_setup_sql(budget: Duration) -> Option<String> {
         Some(format!(

@@ -7,19 +7,15 @@ use std::time::Duration;
 
 use diesel::PgConnection;
 
-use super::{unsupported, BackendKind, PoolableConnection, ServerTraits};
+use super::{unsupported, BackendKind, IdleTimeoutSupport, PoolableConnection, ServerTraits};
 use crate::error::Error;
 use crate::options::UnitOptions;
 
 impl PoolableConnection for PgConnection {
     const KIND: BackendKind = BackendKind::Postgres;
 
-    fn probe_server(&mut self) -> diesel::QueryResult<ServerTraits> {
-        // Every supported PostgreSQL (9.6+) has idle_in_transaction_session_timeout.
-        Ok(ServerTraits {
-            idle_transaction_timeout: true,
-        })
-    }
+    // Every supported PostgreSQL (9.6+) has idle_in_transaction_session_timeout.
+    const IDLE_TIMEOUT: IdleTimeoutSupport = IdleTimeoutSupport::Always;
 
     fn budget_setup_sql(budget: Duration) -> Option<String> {
         Some(format!(
