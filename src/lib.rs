@@ -39,7 +39,7 @@ pub use dbscope_runtime::{
 #[cfg(feature = "async")]
 pub use dbscope_runtime::{
     AsyncPoolableConnection, AsyncPooledConnection, AsyncSessionFactory,
-    AsyncSessionFactoryBuilder, AsyncSessionSource, AsyncUnitBody, AsyncUnitBodyMut,
+    AsyncSessionFactoryBuilder, AsyncSessionSource,
 };
 // What expansions use, and the runner functions they call: not public API.
 #[doc(hidden)]
@@ -49,7 +49,9 @@ pub use dbscope_runtime::{__private, run_unit, run_unit_retrying};
 pub use dbscope_runtime::{run_unit_async, run_unit_async_retrying};
 #[cfg(feature = "async")]
 #[doc(hidden)]
-pub use dbscope_runtime::{run_unit_native, run_unit_native_retrying};
+pub use dbscope_runtime::{
+    run_unit_native, run_unit_native_retrying, AsyncUnitBody, AsyncUnitBodyMut,
+};
 
 /// Runs a function's body as one unit of work: a connection is checked out of
 /// a session factory, a transaction begins, the body runs, the transaction
@@ -402,8 +404,8 @@ pub use dbscope_runtime::{run_unit_native, run_unit_native_retrying};
 ///     body
 /// }
 /// ```
-/// expands to (the `__private` items are glue over [`run_unit`],
-/// [`run_unit_retrying`], [`run_unit_async`] and [`run_unit_async_retrying`]):
+/// expands to (the `__private` items are glue over the same unit of work as
+/// [`SessionFactory::run`]):
 /// ```ignore
 /// pub fn count(db: &SessionFactory<SqliteConnection>, name: &str) -> Result<i64, AppError> {
 ///     const __UOW_OPTIONS: dbscope::UnitOptions =
@@ -542,7 +544,7 @@ pub use dbscope_macros::unit_of_work;
 /// (`Id<App, K>` with `key = K`; the default key is `i32`). When the call
 /// starts, every `#[load]` row is loaded by [`load_by_id`] in one short
 /// read-only unit of work on `factory` (retried up to 3 attempts on transient
-/// errors; sync: [`run_unit_retrying`], async: [`run_unit_async_retrying`]),
+/// errors),
 /// and the session is released before the body runs. The body sees the
 /// current row, not a copy taken when the work was queued. `#[load] mut app`
 /// works; several `#[load]` parameters share one unit.
@@ -618,8 +620,8 @@ pub use dbscope_macros::unit_of_work;
 ///     body
 /// }
 /// ```
-/// expands to (the `__private` items are glue over [`load_by_id`] and
-/// [`run_unit_retrying`]):
+/// expands to (the `__private` items are glue over [`load_by_id`] and a
+/// retrying unit of work):
 /// ```ignore
 /// pub fn send(db: &SessionFactory<PgConnection>, app: dbscope::Id<App>, note: Option<String>) -> Result<(), JobError> {
 ///     {

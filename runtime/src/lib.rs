@@ -67,9 +67,6 @@ mod unit_native;
 pub use async_checkout::AsyncPooledConnection;
 #[cfg(feature = "async")]
 pub use async_factory::{AsyncSessionFactory, AsyncSessionFactoryBuilder, AsyncSessionSource};
-#[cfg(feature = "async")]
-pub use unit_native::{AsyncUnitBody, AsyncUnitBodyMut};
-// The runner functions `#[unit_of_work]` expands to: reachable, not public API.
 pub use backend::{BackendKind, PoolableConnection, ServerTraits};
 #[cfg(feature = "async")]
 pub use backend_async::AsyncPoolableConnection;
@@ -88,6 +85,10 @@ pub use spawn::spawn_after_commit;
 pub use stats::PoolStats;
 pub use test_database::TestDatabase;
 pub use transient::{classify, is_transient, TransientKind};
+#[cfg(feature = "async")]
+#[doc(hidden)] // bounds of the body a native unit runs: macro plumbing
+pub use unit_native::{AsyncUnitBody, AsyncUnitBodyMut};
+// The runner functions `#[unit_of_work]` expands to: reachable, not public API.
 #[doc(hidden)]
 pub use unit::{run_unit, run_unit_retrying};
 #[cfg(feature = "tokio")]
