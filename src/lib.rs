@@ -432,15 +432,21 @@ pub use dbscope_macros::unit_of_work;
 /// `Cow`, maps, sets, cells, locks and references. Rejected, each with its own
 /// error on the offending type:
 /// - sessions: [`Session`] and [`PooledConnection`];
-/// - diesel connections (any `diesel::Connection`, also behind `&mut`);
-/// - pooled connections of any pool (types that deref to a connection: r2d2,
-///   deadpool-style guards, ours);
+/// - diesel connections (any `diesel::Connection`, also behind `&mut`) and
+///   diesel-async connections (`AsyncPgConnection`, `&mut AsyncPgConnection`,
+///   `SyncConnectionWrapper<..>`, with the `async` feature);
+/// - pooled connections of any pool (types that deref to a blocking or
+///   diesel-async connection: r2d2, deadpool-style guards, ours, including
+///   `AsyncPooledConnection`);
+/// - closures (`Box<dyn FnOnce()>`, `impl Fn()`, a generic `F: FnOnce()`):
+///   what they captured cannot be seen, so they need `#[allow_attached]`;
 /// - model rows: types diesel knows as table-backed (`HasTable`, from
 ///   `#[derive(Identifiable)]`, or `Selectable` on an enabled backend).
 ///
 /// Accepted: ids ([`Id`]), plain data and DTOs, [`SessionFactory`] in any form
 /// (it is a handle, not a session), diesel tables, generic type parameters,
-/// and types marked [`Detached`].
+/// and types marked [`Detached`](trait@Detached). A payload struct is checked field by field
+/// when it derives [`Detached`](derive@Detached) (see there).
 ///
 /// ```
 /// use dbscope::{detach_ids, Error, Id, SessionFactory};
@@ -569,7 +575,7 @@ pub use dbscope_macros::unit_of_work;
 /// ## `#[allow_attached]`, `#[allow_attached(reason = "..")]`
 /// Exempts one parameter from the checks, visibly (the signature callers see
 /// is unchanged). For a type that is always safe to carry, implement
-/// [`Detached`] instead.
+/// [`Detached`](trait@Detached) instead.
 ///
 /// ```
 /// use dbscope::detach_ids;
@@ -619,8 +625,8 @@ pub use dbscope_macros::unit_of_work;
 ///     {
 ///         use dbscope::__private::detach::probes::*;
 ///         // One no-op probe per leaf type: an unmet bound names what was found.
-///         (&&&&&&&&&dbscope::__private::detach::Probe::<SessionFactory<PgConnection>>::new()).probe().param();
-///         (&&&&&&&&&dbscope::__private::detach::Probe::<JobError>::new()).probe().returned();
+///         (&&&&&&&&&&&dbscope::__private::detach::Probe::<SessionFactory<PgConnection>>::new()).probe().param();
+///         (&&&&&&&&&&&dbscope::__private::detach::Probe::<JobError>::new()).probe().returned();
 ///     }
 ///     const __DETACH_LOAD: dbscope::UnitOptions = dbscope::UnitOptions::new(concat!(module_path!(), "::", "send", "#load"))
 ///         .read_only(true)
@@ -638,3 +644,126 @@ pub use dbscope_macros::unit_of_work;
 /// specialization: the first of `Detached`, session, pooled connection,
 /// connection, table, row that the type meets decides) and compile to nothing.
 pub use dbscope_macros::detach_ids;
+
+/// Derives [`Detached`](trait@Detached) for a job payload (or any type that
+/// crosses a boundary) after checking every field as `#[detach_ids]` checks
+/// parameters: a field that is a session, a connection, a pooled connection
+/// or a model row (also inside `Option`, `Vec`, `Box`, tuples, ...) is a
+/// compile error on that field. A `#[detach_ids]` function then accepts the
+/// payload, checked as deeply as its own parameters.
+///
+/// ```
+/// use dbscope::{detach_ids, Detached, Id};
+/// use diesel::prelude::*;
+///
+/// diesel::table! { apps (id) { id -> Integer, name -> Text } }
+///
+/// #[derive(Queryable, Identifiable)]
+/// pub struct App { pub id: i32, pub name: String }
+///
+/// /// What the job needs: the id, not the row.
+/// #[derive(Detached)]
+/// pub struct SummariseJob { pub app: Id<App>, pub prompt: String, pub retries: Vec<u32> }
+///
+/// #[detach_ids]
+/// fn enqueue(job: SummariseJob) -> usize { job.retries.len() }
+/// # assert_eq!(enqueue(SummariseJob { app: Id::from(1), prompt: "p".into(), retries: vec![] }), 0);
+/// ```
+///
+/// A field holding the row itself is rejected where it is declared:
+/// ```compile_fail
+/// # use dbscope::{Detached, Id};
+/// # use diesel::prelude::*;
+/// # diesel::table! { apps (id) { id -> Integer, name -> Text } }
+/// # #[derive(Queryable, Identifiable)]
+/// # pub struct App { pub id: i32, pub name: String }
+/// #[derive(Detached)]
+/// pub struct StaleJob { pub app: App } // error: `App` is a row bound to a table; a job payload carries its id
+/// ```
+///
+/// `#[detached(crate = my_crate::dbscope)]` names the `dbscope` crate when it
+/// is re-exported under another path.
+pub use dbscope_macros::Detached;
+
+/// Applies the await rule of `#[unit_of_work]` to hand-held async code: in an
+/// `async fn` (an axum handler, a task, a repository method) that holds a
+/// connection itself, an `.await` on work that does not use that connection
+/// is a compile error on the `.await`.
+///
+/// The connections it sees: parameters whose type names a connection
+/// (`&mut AsyncPgConnection`, `AsyncPooledConnection<..>`, `Session<..>`,
+/// any type ending in `Connection`) or marked `#[session]`, and values the
+/// body checks out (`db.checkout().await?`, `db.session()?`,
+/// `pool.get().await?`) or types as a connection. Each is held from its `let`
+/// until it is dropped (`drop(conn)`), ended (`session.commit()?`) or goes out
+/// of scope; awaits before the checkout and after its end are free. A value
+/// that carries it (a reborrow, a struct wrapping it, `Arc<Mutex<_>>` around
+/// it, a task it is moved into) is held too. The rules and their reasons are
+/// the corpus of shapes in the macros crate (`await_check/tests.rs`).
+///
+/// ```
+/// # #[cfg(feature = "async")] {
+/// use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+/// use diesel_async::SimpleAsyncConnection;
+/// use dbscope::{checked, AsyncSessionFactory, Error};
+///
+/// type Db = AsyncSessionFactory<SyncConnectionWrapper<diesel::SqliteConnection>>;
+///
+/// async fn call_llm(prompt: &str) -> String { format!("answer to {prompt}") }
+///
+/// #[checked]
+/// async fn handler(db: &Db, prompt: &str) -> Result<String, Error> {
+///     let answer = call_llm(prompt).await; // nothing held yet
+///     {
+///         let mut conn = db.checkout().await?;
+///         conn.batch_execute("SELECT 1").await?; // its own query
+///     } // given back here
+///     Ok(answer)
+/// }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let db = Db::new(":memory:").unwrap();
+/// # assert_eq!(handler(&db, "q").await.unwrap(), "answer to q");
+/// # });
+/// # }
+/// ```
+///
+/// Holding the checkout across the call is an error on the `.await`:
+/// ```compile_fail
+/// # use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+/// # use diesel_async::SimpleAsyncConnection;
+/// # use dbscope::{checked, AsyncSessionFactory, Error};
+/// # type Db = AsyncSessionFactory<SyncConnectionWrapper<diesel::SqliteConnection>>;
+/// # async fn call_llm(prompt: &str) -> String { prompt.to_owned() }
+/// #[checked]
+/// async fn handler(db: &Db, prompt: &str) -> Result<String, Error> {
+///     let mut conn = db.checkout().await?;
+///     conn.batch_execute("SELECT 1").await?;
+///     Ok(call_llm(prompt).await) // error: `.await` on work that does not use `conn` while it holds a pooled connection
+/// }
+/// ```
+///
+/// # Blocking sessions in async code
+/// A blocking [`Session`] is not `Send`, so a `Send` future (a spawned task,
+/// an axum handler) that holds one across an `.await` fails to compile with
+/// "`*const SessionIsOpen_EndItBeforeAwaitOrSpawn` cannot be sent between
+/// threads safely", naming the variable held across the `.await`. rustc keeps
+/// a local that was ever borrowed alive in the future until its scope ends,
+/// so ending it with `session.commit()?` or `drop(session)` before the
+/// `.await` is not enough: put the session's work in a block (or a
+/// `#[unit_of_work]` function) that ends before the `.await`.
+///
+/// # Without the attribute
+/// For code that does not carry `#[checked]`, clippy's
+/// `await_holding_invalid_type` lint is the complement: it flags every
+/// `.await` while a value of a listed type is alive (also the connection's
+/// own queries, so it suits code that checks out blocking sessions, or
+/// modules that should never hold a connection across an `.await`). In
+/// `clippy.toml`:
+/// ```toml
+/// await-holding-invalid-types = [
+///     { path = "dbscope::Session", reason = "a session holds a pooled connection: end it before awaiting" },
+///     { path = "dbscope::PooledConnection", reason = "a checked-out connection: give it back before awaiting" },
+///     { path = "dbscope::AsyncPooledConnection", reason = "a checked-out connection: await only its queries, or use #[dbscope::checked]" },
+/// ]
+/// ```
+pub use dbscope_macros::checked;

@@ -26,6 +26,11 @@ fn ui() {
     t.compile_fail("tests/ui/unit_of_work/fail/*.rs");
     t.pass("tests/ui/unit_of_work_async/pass/*.rs");
     t.compile_fail("tests/ui/unit_of_work_async/fail/*.rs");
+    t.pass("tests/ui/checked/pass/*.rs");
+    t.compile_fail("tests/ui/checked/fail/*.rs");
     t.pass("tests/ui/detach_ids/pass/*.rs");
     t.compile_fail("tests/ui/detach_ids/fail/*.rs");
+    t.pass("tests/ui/detach_ids_async/pass/*.rs");
+    t.compile_fail("tests/ui/detach_ids_async/fail/*.rs");
+    t.compile_fail("tests/ui/session/fail/*.rs");
 }

@@ -1,18 +1,16 @@
-//! Procedural macros of [dbscope](https://docs.rs/dbscope): `#[unit_of_work]`
-//! and `#[detach_ids]`.
+//! Procedural macros of [dbscope](https://docs.rs/dbscope): `#[unit_of_work]`,
+//! `#[detach_ids]`, `#[checked]` and `#[derive(Detached)]`.
 //!
 //! Use them through the `dbscope` crate, which documents them and provides the
 //! runtime their expansions call. Everything here works on `proc_macro2`, so
 //! the expansions are unit-tested (snapshots, malformed input) in this crate.
 
-mod analysis;
 mod await_check;
-mod detach;
-mod errors;
-mod expand;
-mod fallback;
-mod item;
-mod options;
+mod checked;
+mod detach_ids;
+mod detached;
+mod shared;
+mod unit_of_work;
 
 #[cfg(test)]
 mod tests;
@@ -25,7 +23,7 @@ use proc_macro::TokenStream;
 /// code this expands to.
 #[proc_macro_attribute]
 pub fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::unit_of_work(args.into(), item.into()).into()
+    unit_of_work::unit_of_work(args.into(), item.into()).into()
 }
 
 /// Checks at compile time that a function crossing a boundary holds no
@@ -36,5 +34,25 @@ pub fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream {
 /// code this expands to.
 #[proc_macro_attribute]
 pub fn detach_ids(args: TokenStream, item: TokenStream) -> TokenStream {
-    detach::detach_ids(args.into(), item.into()).into()
+    detach_ids::detach_ids(args.into(), item.into()).into()
+}
+
+/// Applies the await rule of units of work to hand-held async code: an
+/// `.await` on work that does not use a connection the function holds is a
+/// compile error.
+///
+/// See the documentation of `dbscope::checked`.
+#[proc_macro_attribute]
+pub fn checked(args: TokenStream, item: TokenStream) -> TokenStream {
+    checked::checked(args.into(), item.into()).into()
+}
+
+/// Checks every field of a payload type as `#[detach_ids]` checks
+/// parameters (no session, connection or row, with the error on the field)
+/// and implements `Detached` for it.
+///
+/// See the documentation of `dbscope::Detached`.
+#[proc_macro_derive(Detached, attributes(detached))]
+pub fn derive_detached(item: TokenStream) -> TokenStream {
+    detached::derive(item.into()).into()
 }

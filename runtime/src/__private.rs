@@ -26,9 +26,10 @@ pub mod detach {
     pub use crate::detach::load_async;
     pub use crate::detach::probes;
     pub use crate::detach::{
-        fail, load, Accepted, ConnectionParam, ConnectionReturn, ConnectionToken, IsSession,
-        LoadResult, PooledParam, PooledReturn, PooledToken, Probe, RowParam, RowReturn, RowToken,
-        SessionParam, SessionReturn, SessionToken,
+        fail, load, Accepted, ConnectionField, ConnectionParam, ConnectionReturn, ConnectionToken,
+        IsSession, LoadResult, PooledField, PooledParam, PooledReturn, PooledToken, Probe,
+        RowField, RowParam, RowReturn, RowToken, SessionField, SessionParam, SessionReturn,
+        SessionToken,
     };
 }
 pub use std;

@@ -1,19 +1,24 @@
 //! The compile-time checks behind `#[detach_ids]`, and the short unit of work
 //! that reloads its `#[load]` parameters.
 //!
-//! For each parameter type and the return type, the macro peels known
-//! containers (`Option`, `Vec`, `Box`, `Arc`, references, tuples, ...) and
-//! probes every leaf type `T` with
-//! `(&&&&&&&&&Probe::<T>::new()).probe().param()`. Method resolution tries the
-//! receiver with nine references first and drops one at each step, so the
-//! first trait below whose bound `T` meets decides (autoref specialization, on
-//! stable Rust). Each returns a token; an attached token's `param()` /
+//! For each parameter type and the return type (and each field of a
+//! `#[derive(Detached)]` payload), the macro peels known containers
+//! (`Option`, `Vec`, `Box`, `Arc`, references, tuples, ...) and probes every
+//! leaf type `T` with `(&&&&&&&&&&&Probe::<T>::new()).probe().param()`
+//! (`.returned()`, `.field()`). Method resolution tries the receiver with
+//! eleven references first and drops one at each step, so the first trait
+//! below whose bound `T` meets decides (autoref specialization, on stable
+//! Rust). Each returns a token; an attached token's `param()` /
 //! `returned()` carries a bound on a sealed trait that nothing implements,
 //! whose `#[diagnostic::on_unimplemented]` names what was found and the fix.
 //!
-//! Priority, highest first: [`Detached`] (accepted: the user's word);
-//! dbscope sessions; types that deref to a connection (pooled connections of
-//! r2d2, deadpool-style pools and ours); diesel connections; diesel tables (accepted: a table is a query handle); rows
+//! Priority, highest first: [`Detached`] (accepted: the user's word, or a
+//! payload whose fields were checked by `#[derive(Detached)]`); dbscope
+//! sessions; types that deref to a connection (pooled connections of r2d2,
+//! deadpool-style pools and ours); types that deref to a diesel-async
+//! connection (`AsyncPooledConnection`, bb8/deadpool guards); diesel
+//! connections; diesel-async connections; diesel tables (accepted: a table is
+//! a query handle); rows
 //! (`HasTable`, from `#[derive(Identifiable)]`); rows by `Selectable` for each
 //! enabled backend; anything else (accepted).
 
@@ -99,6 +104,10 @@ impl Accepted {
     #[inline(always)]
     pub fn param(self) {}
 
+    /// Nothing to report for a payload's field.
+    #[inline(always)]
+    pub fn field(self) {}
+
     /// Nothing to report for a return type.
     #[inline(always)]
     pub fn returned(self) {}
@@ -126,7 +135,7 @@ token!(
 pub mod probes {
     use super::*;
 
-    /// Level 9: the user marked `T` [`Detached`].
+    /// Level 11: the user marked `T` [`Detached`].
     pub trait ViaDetached {
         /// Accepted.
         #[inline(always)]
@@ -134,9 +143,9 @@ pub mod probes {
             Accepted
         }
     }
-    impl<T: ?Sized + Detached> ViaDetached for &&&&&&&&&Probe<T> {}
+    impl<T: ?Sized + Detached> ViaDetached for &&&&&&&&&&&Probe<T> {}
 
-    /// Level 8: a dbscope session.
+    /// Level 10: a dbscope session.
     pub trait ViaSession<T: ?Sized> {
         /// A session.
         #[inline(always)]
@@ -144,9 +153,9 @@ pub mod probes {
             SessionToken::new()
         }
     }
-    impl<T: ?Sized + IsSession> ViaSession<T> for &&&&&&&&Probe<T> {}
+    impl<T: ?Sized + IsSession> ViaSession<T> for &&&&&&&&&&Probe<T> {}
 
-    /// Level 7: something that derefs to a connection (a pool's guard, which
+    /// Level 9: something that derefs to a connection (a pool's guard, which
     /// may be a connection itself, as r2d2's is).
     pub trait ViaPooled<T: ?Sized> {
         /// A pooled connection.
@@ -155,9 +164,24 @@ pub mod probes {
             PooledToken::new()
         }
     }
-    impl<T: ?Sized + Deref> ViaPooled<T> for &&&&&&&Probe<T> where T::Target: Connection {}
+    impl<T: ?Sized + Deref> ViaPooled<T> for &&&&&&&&&Probe<T> where T::Target: Connection {}
 
-    /// Level 6: a diesel connection.
+    /// Level 8: something that derefs to a diesel-async connection
+    /// (`AsyncPooledConnection`, a bb8 or deadpool guard).
+    pub trait ViaAsyncPooled<T: ?Sized> {
+        /// A pooled connection.
+        #[inline(always)]
+        fn probe(&self) -> PooledToken<T> {
+            PooledToken::new()
+        }
+    }
+    #[cfg(feature = "async")]
+    impl<T: ?Sized + Deref> ViaAsyncPooled<T> for &&&&&&&&Probe<T> where
+        T::Target: diesel_async::AsyncConnection
+    {
+    }
+
+    /// Level 7: a diesel connection.
     pub trait ViaConnection<T: ?Sized> {
         /// A connection.
         #[inline(always)]
@@ -165,7 +189,19 @@ pub mod probes {
             ConnectionToken::new()
         }
     }
-    impl<T: Connection> ViaConnection<T> for &&&&&&Probe<T> {}
+    impl<T: Connection> ViaConnection<T> for &&&&&&&Probe<T> {}
+
+    /// Level 6: a diesel-async connection (`AsyncPgConnection`,
+    /// `SyncConnectionWrapper<..>`).
+    pub trait ViaAsyncConnection<T: ?Sized> {
+        /// A connection.
+        #[inline(always)]
+        fn probe(&self) -> ConnectionToken<T> {
+            ConnectionToken::new()
+        }
+    }
+    #[cfg(feature = "async")]
+    impl<T: diesel_async::AsyncConnection> ViaAsyncConnection<T> for &&&&&&Probe<T> {}
 
     /// Level 5: a diesel table (a query handle, not a row).
     pub trait ViaTable {
@@ -241,7 +277,7 @@ mod sealed {
     message = "`{Self}` is a session: a connection inside an open transaction; a `#[detach_ids]` function cannot take one",
     label = "a session, passed across a boundary",
     note = "the transaction ends when the caller's unit of work does, while this function may run later or elsewhere",
-    note = "take the session factory instead (`db: &SessionFactory<..>` or `Arc<SessionFactory<..>>`) and open a short unit of work inside, or pass the ids the session produced (`Id<App>`)"
+    note = "take the session factory instead (`db: &SessionFactory<..>` or `Arc<SessionFactory<..>>`) and open a short unit of work inside, or pass the ids the session produced (`dbscope::Id<Row>` for a row type `Row`)"
 )]
 pub trait SessionParam: sealed::Sealed {}
 
@@ -268,10 +304,45 @@ pub trait PooledParam: sealed::Sealed {}
     message = "`{Self}` is a row bound to a table; pass its id",
     label = "a model row, passed across a boundary",
     note = "a row copied out of its session goes stale: by the time this function runs it may have changed or been deleted",
-    note = "mark the parameter `#[load]` (`#[load] app: {Self}`) so callers pass `Id<{Self}>` and the current row is reloaded in a short unit of work when the call starts (with `#[detach_ids(factory = db)]`)",
+    note = "mark the parameter `#[load]` (`#[load] name: {Self}`, with the parameter's own name) so callers pass `Id<{Self}>` and the current row is reloaded in a short unit of work when the call starts (with `#[detach_ids(factory = db)]`)",
     note = "or take `dbscope::Id<{Self}>` (`Id::of(&row)`) and load it where it is needed; for plain data that only looks like a row, `impl dbscope::Detached for {Self} {{}}`"
 )]
 pub trait RowParam: sealed::Sealed {}
+
+/// Nothing implements this: a payload field that is a session.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a session: a connection inside an open transaction; a job payload cannot carry one",
+    label = "a session, carried in a payload",
+    note = "the transaction ends when the unit of work that opened it does, while the payload is used later or elsewhere",
+    note = "carry the ids the session produced (`dbscope::Id<Row>` for a row type `Row`), and let the receiver open its own unit of work"
+)]
+pub trait SessionField: sealed::Sealed {}
+
+/// Nothing implements this: a payload field that is a connection.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a database connection; a job payload cannot carry one",
+    label = "a connection, carried in a payload",
+    note = "carry ids or plain data; the receiver takes the session factory and opens a short unit of work"
+)]
+pub trait ConnectionField: sealed::Sealed {}
+
+/// Nothing implements this: a payload field that derefs to a connection.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a pooled database connection; a job payload cannot carry one",
+    label = "a checked-out connection, carried in a payload",
+    note = "it stays checked out of its pool for as long as the payload lives",
+    note = "carry ids or plain data; the receiver takes the session factory and checks a connection out for each short piece of database work"
+)]
+pub trait PooledField: sealed::Sealed {}
+
+/// Nothing implements this: a payload field that is a model row.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a row bound to a table; a job payload carries its id",
+    label = "a model row, carried in a payload",
+    note = "a row copied into a payload goes stale: by the time the job runs it may have changed or been deleted",
+    note = "carry `dbscope::Id<{Self}>` (`Id::of(&row)`) and reload the row in the job (a `#[detach_ids]` function with `#[load]`); for plain data that only looks like a row, `impl dbscope::Detached for {Self} {{}}`"
+)]
+pub trait RowField: sealed::Sealed {}
 
 /// Nothing implements this: a return type that holds a session.
 #[diagnostic::on_unimplemented(
@@ -314,6 +385,14 @@ impl<T: ?Sized> SessionToken<T> {
     {
     }
 
+    /// Rejects the payload field type `T`.
+    #[inline(always)]
+    pub fn field(self)
+    where
+        T: SessionField,
+    {
+    }
+
     /// Rejects the return type `T`.
     #[inline(always)]
     pub fn returned(self)
@@ -329,6 +408,14 @@ impl<T: ?Sized> ConnectionToken<T> {
     pub fn param(self)
     where
         T: ConnectionParam,
+    {
+    }
+
+    /// Rejects the payload field type `T`.
+    #[inline(always)]
+    pub fn field(self)
+    where
+        T: ConnectionField,
     {
     }
 
@@ -350,6 +437,14 @@ impl<T: ?Sized> PooledToken<T> {
     {
     }
 
+    /// Rejects the payload field type `T`.
+    #[inline(always)]
+    pub fn field(self)
+    where
+        T: PooledField,
+    {
+    }
+
     /// Rejects the return type `T`.
     #[inline(always)]
     pub fn returned(self)
@@ -365,6 +460,14 @@ impl<T: ?Sized> RowToken<T> {
     pub fn param(self)
     where
         T: RowParam,
+    {
+    }
+
+    /// Rejects the payload field type `T`.
+    #[inline(always)]
+    pub fn field(self)
+    where
+        T: RowField,
     {
     }
 

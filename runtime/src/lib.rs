@@ -51,6 +51,7 @@ mod options;
 mod pool;
 mod redact;
 mod session;
+mod session_not_send;
 #[cfg(feature = "tokio")]
 mod spawn;
 mod stats;

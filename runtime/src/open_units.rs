@@ -139,7 +139,7 @@ const CLOSED: u64 = u64::MAX;
 pub(crate) struct Registration {
     /// The entry's id; [`CLOSED`] once removed.
     id: u64,
-    _stay_on_thread: PhantomData<*const ()>,
+    _stay_on_thread: crate::session_not_send::StayOnThread,
 }
 
 impl Registration {

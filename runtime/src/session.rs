@@ -55,7 +55,7 @@ pub struct Session<C: PoolableConnection> {
     cleanup: Option<Box<Cleanup>>,
     finished: bool,
     after_commit: Registration,
-    _stay_on_thread: PhantomData<*const ()>,
+    _stay_on_thread: crate::session_not_send::StayOnThread,
 }
 
 /// Statements that undo what a unit's begin statement set on the connection.

@@ -24,7 +24,9 @@ pub enum TransientKind {
     DatabaseBusy,
 }
 
-/// Says whether `error` is transient, and why, on any of the three backends.
+/// Says whether `error` is transient, and why, for every driver in use:
+/// libpq and libmysqlclient/libmariadb (blocking), tokio-postgres and
+/// mysql_async (diesel-async), SQLite.
 ///
 /// The checks use diesel's error kinds where diesel maps the server's code
 /// (serialization failures, closed connections) and the servers' fixed message
@@ -122,6 +124,15 @@ const MESSAGES: &[(&str, TransientKind)] = &[
         TransientKind::ConnectionLost,
     ),
     ("Can't connect to", TransientKind::ConnectionLost),
+    // mysql_async (diesel-async's MySQL driver): every I/O error on the
+    // socket ("Input/output error: connection closed", a reset, a broken
+    // pipe) leaves the connection unusable; diesel-async reports them as
+    // `Unknown` with the driver's text.
+    ("Input/output error:", TransientKind::ConnectionLost),
+    (
+        "Connection to the server is closed",
+        TransientKind::ConnectionLost,
+    ),
     // SQLite
     ("database is locked", TransientKind::DatabaseBusy),
     ("database table is locked", TransientKind::DatabaseBusy),
@@ -167,6 +178,29 @@ mod tests {
         // MariaDB Connector/C's text for CR_SERVER_GONE_ERROR (2006).
         let error = db_error(DatabaseErrorKind::Unknown, "Server has gone away");
         assert_eq!(classify(&error), Some(TransientKind::ConnectionLost));
+    }
+
+    #[test]
+    fn mysql_async_io_errors_are_connection_lost() {
+        // diesel-async passes mysql_async's `Error::to_string()` as `Unknown`.
+        for message in [
+            "Input/output error: Input/output error: connection closed",
+            "Input/output error: Input/output error: Connection reset by peer (os error 104)",
+            "Input/output error: Input/output error: Broken pipe (os error 32)",
+            "Driver error: `Connection to the server is closed.'",
+        ] {
+            let error = db_error(DatabaseErrorKind::Unknown, message);
+            assert_eq!(
+                classify(&error),
+                Some(TransientKind::ConnectionLost),
+                "{message}"
+            );
+        }
+        let error = db_error(
+            DatabaseErrorKind::Unknown,
+            "Driver error: `Packet out of order.'",
+        );
+        assert_eq!(classify(&error), None);
     }
 
     #[test]

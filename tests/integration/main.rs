@@ -14,18 +14,32 @@ mod support;
 mod async_units;
 mod checkout;
 mod classify;
+#[cfg(all(feature = "async", any(feature = "postgres", feature = "mysql")))]
+mod commit_faults;
+#[cfg(all(feature = "async", any(feature = "postgres", feature = "mysql")))]
+mod commit_outcomes;
+mod conn_strings;
 #[cfg(all(feature = "tokio", feature = "serde"))]
 mod detach;
 #[cfg(feature = "tokio")]
 mod detach_flows;
+mod fault_proxy;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod faults;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod lost_connections;
 mod redaction;
+#[cfg(all(feature = "async", feature = "postgres", feature = "mysql"))]
+mod restart_load;
+#[cfg(all(feature = "async", feature = "postgres", feature = "mysql"))]
+mod restart_scenario;
 mod retry;
 #[cfg(feature = "async")]
 mod scenarios;
 mod test_database;
 mod units;
+#[cfg(feature = "tokio")]
+mod uow_after_commit_awaits;
 #[cfg(feature = "tokio")]
 mod uow_async;
 #[cfg(feature = "tokio")]

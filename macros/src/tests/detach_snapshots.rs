@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::detach::detach_ids;
+use crate::detach_ids::detach_ids;
 
 fn expand(
     args: TokenStream,

@@ -7,8 +7,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::quote;
 
-use crate::detach::detach_ids;
-use crate::expand::unit_of_work;
+use crate::checked::checked;
+use crate::detach_ids::detach_ids;
+use crate::detached;
+use crate::unit_of_work::unit_of_work;
 
 /// An entry point under test: its name and its `proc_macro2` function.
 type Macro = (&'static str, fn(TokenStream, TokenStream) -> TokenStream);
@@ -200,6 +202,50 @@ fn malformed_input_never_panics() {
 #[test]
 fn malformed_input_never_panics_detach_ids() {
     fuzz(("detach_ids", detach_ids), &detach_args(), &detach_items());
+}
+
+#[test]
+fn malformed_input_never_panics_checked() {
+    fuzz(
+        ("checked", checked),
+        &[quote!(), quote!(crate = x)],
+        &[
+            quote! {
+                pub async fn handler(db: &Db, #[session] c: Conn, conn: &mut AsyncPgConnection) -> Result<(), E> {
+                    let mut held = db.checkout().await?;
+                    q.execute(&mut held).await?;
+                    drop(held);
+                    tokio::spawn(async move { let s = db.session()?; s.commit()?; sleep(d).await });
+                    for conn in ids { fetch(conn).await; }
+                    my_macro!(=> x.await <=);
+                    Ok(())
+                }
+            },
+            quote! { fn not_async(conn: &mut PgConnection) {} },
+            quote! { struct NotAFunction; },
+        ],
+    );
+}
+
+fn derive_detached(_args: TokenStream, item: TokenStream) -> TokenStream {
+    detached::derive(item)
+}
+
+#[test]
+fn malformed_input_never_panics_derive_detached() {
+    fuzz(
+        ("derive(Detached)", derive_detached),
+        &[quote!()],
+        &[
+            quote! {
+                #[detached(crate = ::dbscope)]
+                pub struct Job<'a, T: Clone> where T: Send { app: Id<App>, rows: Vec<(Row, &'a T)>, conn: Option<Box<PgConnection>> }
+            },
+            quote! { enum Message { Created { id: Id<App> }, Stale(App), Empty } },
+            quote! { #[detached(crate = "not a path", other)] union U { a: u32 } },
+            quote! { fn not_a_type() {} },
+        ],
+    );
 }
 
 /// Truncations, random edits and odd shapes of `args` and `items`.

@@ -5,7 +5,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::expand::unit_of_work;
+use crate::unit_of_work::unit_of_work;
 
 /// Expands and pretty-prints; `wrap` puts methods back into their `impl`.
 fn expand(

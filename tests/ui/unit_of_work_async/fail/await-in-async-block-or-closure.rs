@@ -1,6 +1,6 @@
-//! An `.await` inside an async block or closure in the body that does not use
-//! the session is reported too (the block may be driven while the session is
-//! open), as is awaiting a future held in a variable.
+//! An async block that does not use the session is judged where it is
+//! awaited: awaiting it in the unit is reported there. A closure that is
+//! never called in the unit and a query future stored in a local are fine.
 use diesel_async::{AsyncMysqlConnection, SimpleAsyncConnection};
 use dbscope::{unit_of_work, AsyncSessionFactory, Error};
 
@@ -19,4 +19,14 @@ async fn create(db: &AsyncSessionFactory<AsyncMysqlConnection>, conn: &mut Async
     Ok(later.await)
 }
 
-fn main() {}
+/// The same block awaited after the unit is fine.
+async fn after_the_unit(db: &AsyncSessionFactory<AsyncMysqlConnection>) -> Result<i64, Error> {
+    let mut conn = db.checkout().await?;
+    conn.batch_execute("SELECT 1").await?;
+    drop(conn);
+    Ok(notify(2).await)
+}
+
+fn main() {
+    let _ = after_the_unit;
+}

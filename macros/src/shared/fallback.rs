@@ -4,8 +4,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::errors::Errors;
-use crate::item::FnItem;
+use crate::shared::errors::Errors;
+use crate::shared::item::FnItem;
 
 /// The function with `sig`, the signature callers see (for `#[unit_of_work]`
 /// without the session parameter), an inert body, and `error`.

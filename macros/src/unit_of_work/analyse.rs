@@ -1,28 +1,14 @@
-//! Reads the function: which parameter is the session, whether the function is
-//! `async`, what it returns; and rejects signatures a unit of work cannot have.
-//! The result is a small IR that points back into the syn nodes for spans.
+//! Analyse phase of `#[unit_of_work]`: which parameter is the session, which
+//! `.await`s it allows, how the body runs, what the function returns. The
+//! result is a small IR that points back into the syn nodes for spans.
 
-use proc_macro2::TokenStream;
-use quote::{quote, ToTokens};
-use syn::visit::Visit;
+use quote::ToTokens;
 use syn::{Attribute, FnArg, Pat, PatType, ReturnType, Type};
 
-use crate::errors::Errors;
-use crate::item::FnItem;
-
-/// How the body runs relative to the caller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Flavour {
-    /// A plain `fn`: the body runs on the caller's thread.
-    Sync,
-    /// An `async fn` over a blocking connection: the wait for a connection is
-    /// async, the body runs in one synchronous stretch.
-    Async,
-    /// An `async fn` over a diesel-async connection: the body awaits its
-    /// queries inside the transaction (chosen by the expansion from the
-    /// session's [`AwaitPolicy`](crate::await_check::AwaitPolicy)).
-    Native,
-}
+use crate::await_check::AwaitPolicy;
+use crate::shared::errors::Errors;
+use crate::shared::flavour::Flavour;
+use crate::shared::item::FnItem;
 
 /// The parameter that receives the session.
 pub(crate) struct SessionParam<'a> {
@@ -39,9 +25,13 @@ pub(crate) struct SessionParam<'a> {
     pub(crate) async_marker: bool,
 }
 
-/// What the expansion needs to know about the function.
+/// What the checks and the expansion need to know about the function.
 pub(crate) struct Analysis<'a> {
+    /// How the body runs: [`Flavour::Native`] when the session's policy is
+    /// [`AwaitPolicy::SessionOnly`], else as the signature says.
     pub(crate) flavour: Flavour,
+    /// Which `.await`s the session allows, when there is a session.
+    pub(crate) policy: Option<AwaitPolicy>,
     /// The session parameter, when there is exactly one.
     pub(crate) session: Option<SessionParam<'a>>,
     /// Positions of every parameter taken for a session (also when there are
@@ -65,50 +55,29 @@ fn is_async_marker(attr: &Attribute) -> bool {
             .is_ok_and(|list| list.tokens.to_string() == "async")
 }
 
-/// Analyses `function`, pushing every problem it finds to `errors`.
+/// Analyses `function`, pushing every problem with its session parameter to
+/// `errors`.
 pub(crate) fn analyse<'a>(function: &'a FnItem, errors: &mut Errors) -> Analysis<'a> {
     let sig = &function.sig;
-    if let Some(constness) = &sig.constness {
-        errors.push(syn::Error::new(
-            constness.span,
-            "`#[unit_of_work]` cannot go on a `const fn`: a unit of work opens a transaction at \
-             run time; remove `const`",
-        ));
-    }
-    if let Some(abi) = &sig.abi {
-        errors.push(syn::Error::new_spanned(
-            abi,
-            "`#[unit_of_work]` cannot go on an `extern` function; remove the ABI and call the \
-             unit of work from a separate `extern` function",
-        ));
-    }
-    if let Some(variadic) = &sig.variadic {
-        errors.push(syn::Error::new(
-            variadic.dots.spans[0],
-            "`#[unit_of_work]` does not take variadic parameters; remove `...`",
-        ));
-    }
     let ret = match &sig.output {
-        ReturnType::Type(_, ty) => {
-            check_no_impl_trait(ty, errors);
-            Some(&**ty)
-        }
-        ReturnType::Default => {
-            errors.push(syn::Error::new(
-                sig.paren_token.span.close(),
-                "a `#[unit_of_work]` function must return `Result<T, E>`; add `-> Result<(), E>` \
-                 (or another `Ok` type), with `E: From<dbscope::Error>`",
-            ));
-            None
-        }
+        ReturnType::Type(_, ty) => Some(&**ty),
+        ReturnType::Default => None,
     };
     let (session, session_indices) = find_session(function, errors);
-    Analysis {
-        flavour: if sig.asyncness.is_some() {
-            Flavour::Async
+    let policy = session.as_ref().map(|session| {
+        if session.async_marker {
+            AwaitPolicy::SessionOnly
         } else {
-            Flavour::Sync
-        },
+            AwaitPolicy::for_session(session.ty)
+        }
+    });
+    let flavour = match policy {
+        Some(AwaitPolicy::SessionOnly) => Flavour::Native,
+        _ => Flavour::of(sig),
+    };
+    Analysis {
+        flavour,
+        policy,
         session,
         session_indices,
         ret,
@@ -242,26 +211,4 @@ fn is_connection_type(ty: &Type) -> bool {
         let name = segment.ident.to_string();
         name.ends_with("Connection") || name == "Session"
     }) || crate::await_check::is_async_connection(ty)
-}
-
-/// `impl Trait` cannot be written as a closure's return type, which the body
-/// becomes.
-fn check_no_impl_trait(ty: &Type, errors: &mut Errors) {
-    struct FindImpl(Option<TokenStream>);
-    impl<'ast> Visit<'ast> for FindImpl {
-        fn visit_type_impl_trait(&mut self, node: &'ast syn::TypeImplTrait) {
-            if self.0.is_none() {
-                self.0 = Some(quote!(#node));
-            }
-        }
-    }
-    let mut finder = FindImpl(None);
-    finder.visit_type(ty);
-    if let Some(found) = finder.0 {
-        errors.push(syn::Error::new_spanned(
-            found,
-            "`#[unit_of_work]` cannot return `impl Trait` (the body becomes a closure, whose \
-             return type must be named); name the type, or box it",
-        ));
-    }
 }

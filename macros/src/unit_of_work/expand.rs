@@ -1,76 +1,20 @@
-//! The expansion of `#[unit_of_work]`: the proc_macro2 entry point and the
-//! generated glue around the runtime's `run_unit*` functions.
+//! Expand phase of `#[unit_of_work]`: the generated glue around the
+//! runtime's `run_unit*` functions, and the signature callers see.
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::quote;
 use syn::spanned::Spanned;
-use syn::{Expr, FnArg, Ident, Pat, PatIdent, Type};
+use syn::{FnArg, Ident, Pat, PatIdent, Type};
 
-use crate::analysis::{self, is_session_marker, Flavour, SessionParam};
-use crate::await_check::{self, AwaitPolicy};
-use crate::errors::Errors;
-use crate::fallback;
-use crate::item::{FnItem, MacroName};
-use crate::options::{Options, RawOptions};
-
-/// How `#[unit_of_work]` names itself in errors about the item.
-const UNIT_OF_WORK: MacroName = MacroName {
-    name: "unit_of_work",
-    goes_on: "a function that takes a session",
-    advice: "put it on each method that does database work",
-};
-
-/// Expands `#[unit_of_work(args)] item`. Never panics: every problem becomes
-/// a compile error next to a caller-facing stand-in of the function.
-pub(crate) fn unit_of_work(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let raw = RawOptions::parse(args, &mut errors);
-    let function = match FnItem::parse(item.clone(), &UNIT_OF_WORK) {
-        Ok(function) => function,
-        Err(error) => {
-            errors.push(error);
-            return fallback::unparsed(item, errors);
-        }
-    };
-    let options = raw.build(&mut errors);
-    let analysis = analysis::analyse(&function, &mut errors);
-    let mut flavour = analysis.flavour;
-    if let Some(session) = &analysis.session {
-        let policy = if session.async_marker {
-            AwaitPolicy::SessionOnly
-        } else {
-            AwaitPolicy::for_session(session.ty)
-        };
-        if policy == AwaitPolicy::SessionOnly {
-            if flavour == Flavour::Sync {
-                errors.push(syn::Error::new_spanned(
-                    session.ty,
-                    format!(
-                        "session `{}` is an async connection (diesel-async), whose queries are \
-                         awaited: make this an `async fn`, or take a blocking connection",
-                        session.name
-                    ),
-                ));
-            }
-            flavour = Flavour::Native;
-        }
-        await_check::check(&function.block, &session.name, policy, &mut errors);
-    }
-    match (errors.combined(), options, &analysis.session, analysis.ret) {
-        (None, Some(options), Some(session), Some(ret)) => {
-            generate(&function, flavour, session, ret, &options)
-        }
-        (error, ..) => fallback::stand_in(
-            &function,
-            caller_signature(&function, &analysis.session_indices),
-            error,
-        ),
-    }
-}
+use super::analyse::{is_session_marker, SessionParam};
+use super::parse::Options;
+use crate::shared::flavour::Flavour;
+use crate::shared::item::FnItem;
+use crate::shared::tokens::{borrow, respan};
 
 /// The function with the session parameter removed, its body run as a unit
 /// of work.
-fn generate(
+pub(crate) fn generate(
     function: &FnItem,
     flavour: Flavour,
     session: &SessionParam<'_>,
@@ -200,23 +144,6 @@ fn generate(
     }
 }
 
-/// `tokens` with every span set to `span`.
-pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut token| {
-            if let TokenTree::Group(group) = &token {
-                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
-                inner.set_span(span);
-                token = TokenTree::Group(inner);
-            } else {
-                token.set_span(span);
-            }
-            token
-        })
-        .collect()
-}
-
 /// `const __UOW_OPTIONS: UnitOptions = UnitOptions::new("module::name")...;`
 fn options_const(function: &FnItem, options: &Options, private: &TokenStream) -> TokenStream {
     let name = function.sig.ident.to_string();
@@ -248,22 +175,6 @@ fn options_const(function: &FnItem, options: &Options, private: &TokenStream) ->
         const __UOW_OPTIONS: #private::UnitOptions = #private::UnitOptions::new(
             ::core::concat!(::core::module_path!(), "::", #name)
         ) #(#builders)*;
-    }
-}
-
-/// `&factory`, parenthesised only where precedence needs it.
-pub(crate) fn borrow(factory: &Expr) -> TokenStream {
-    match factory {
-        Expr::Path(_)
-        | Expr::Field(_)
-        | Expr::MethodCall(_)
-        | Expr::Call(_)
-        | Expr::Index(_)
-        | Expr::Paren(_)
-        | Expr::Reference(_)
-        | Expr::Macro(_)
-        | Expr::Try(_) => quote!(&#factory),
-        other => quote!(&(#other)),
     }
 }
 

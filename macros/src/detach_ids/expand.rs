@@ -1,51 +1,21 @@
-//! The expansion of `#[detach_ids]`: the proc_macro2 entry point, the
-//! compile-time probes, and the short unit of work that loads `#[load]`
-//! parameters before the body runs.
+//! Expand phase of `#[detach_ids]`: the compile-time probes, the short unit
+//! of work that loads `#[load]` parameters before the body runs, and the
+//! signature callers see.
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, Pat, Signature, Type};
 
-use super::analysis::{self, is_allow_marker, is_load_marker, Analysis, Load, Position};
-use super::options::{Options, RawOptions};
-use crate::analysis::Flavour;
-use crate::errors::Errors;
-use crate::expand::{borrow, respan};
-use crate::fallback;
-use crate::item::{FnItem, MacroName};
-
-/// How `#[detach_ids]` names itself in errors about the item.
-const DETACH_IDS: MacroName = MacroName {
-    name: "detach_ids",
-    goes_on: "a function",
-    advice: "put it on each function or method that crosses a boundary (a spawned task, a \
-             queued job, a long async flow)",
-};
-
-/// Expands `#[detach_ids(args)] item`. Never panics: every problem becomes
-/// a compile error next to a caller-facing stand-in of the function.
-pub(crate) fn detach_ids(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let raw = RawOptions::parse(args, &mut errors);
-    let function = match FnItem::parse(item.clone(), &DETACH_IDS) {
-        Ok(function) => function,
-        Err(error) => {
-            errors.push(error);
-            return fallback::unparsed(item, errors);
-        }
-    };
-    let options = raw.build();
-    let analysis = analysis::analyse(&function, &options, &mut errors);
-    let sig = caller_signature(&function, &analysis.loads, &options);
-    match errors.combined() {
-        None => generate(&function, sig, &analysis, &options),
-        Some(error) => fallback::stand_in(&function, sig, Some(error)),
-    }
-}
+use super::analyse::{is_allow_marker, is_load_marker, Analysis, Load, Position};
+use super::parse::Options;
+use super::peel::Leaf;
+use crate::shared::flavour::Flavour;
+use crate::shared::item::FnItem;
+use crate::shared::tokens::{borrow, respan};
 
 /// The function with the probes and the load unit in front of its body.
-fn generate(
+pub(crate) fn generate(
     function: &FnItem,
     sig: Signature,
     analysis: &Analysis<'_>,
@@ -75,25 +45,43 @@ fn generate(
     }
 }
 
-/// One statement per leaf type: `(&&&&&&&&&Probe::<Leaf>::new()).probe().param();`
-/// with every token placed on the leaf, so an error lands there.
+/// The probes of every parameter and return type, in a block of their own.
 fn probes(analysis: &Analysis<'_>, private: &TokenStream) -> TokenStream {
-    if analysis.probes.is_empty() {
+    probe_block(
+        analysis.probes.iter().map(|site| {
+            let verdict = match site.position {
+                Position::Param => "param",
+                Position::Return => "returned",
+            };
+            (&site.leaf, verdict)
+        }),
+        private,
+    )
+}
+
+/// One statement per leaf type:
+/// `(&&&&&&&&&&&Probe::<Leaf>::new()).probe().verdict();` with every token
+/// placed on the leaf, so an error lands there; in a block that imports the
+/// probe traits. Empty when there is nothing to probe.
+pub(crate) fn probe_block<'a>(
+    leaves: impl Iterator<Item = (&'a Leaf<'a>, &'static str)>,
+    private: &TokenStream,
+) -> TokenStream {
+    let calls: Vec<TokenStream> = leaves
+        .map(|(leaf, verdict)| {
+            let span = leaf.span;
+            let ty = leaf.ty;
+            let verdict = Ident::new(verdict, span);
+            let probe = respan(quote!(#private::detach::Probe), span);
+            let glue = respan(quote!(&&&&&&&&&&&), span);
+            quote_spanned! {span=>
+                (#glue #probe::<#ty>::new()).probe().#verdict();
+            }
+        })
+        .collect();
+    if calls.is_empty() {
         return TokenStream::new();
     }
-    let calls = analysis.probes.iter().map(|site| {
-        let span = site.leaf.span;
-        let ty = site.leaf.ty;
-        let verdict = match site.position {
-            Position::Param => Ident::new("param", span),
-            Position::Return => Ident::new("returned", span),
-        };
-        let probe = respan(quote!(#private::detach::Probe), span);
-        let glue = respan(quote!(&&&&&&&&&), span);
-        quote_spanned! {span=>
-            (#glue #probe::<#ty>::new()).probe().#verdict();
-        }
-    });
     quote! {
         {
             #[allow(unused_imports)]

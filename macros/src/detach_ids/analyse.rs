@@ -1,17 +1,17 @@
-//! Reads the function: which parameters are `#[load]`ed rows, which are
-//! exempt (`#[allow_attached]`), and which leaf types of the other parameters
-//! and of the return type to probe. The IR points back into the syn nodes for
-//! spans.
+//! Analyse phase of `#[detach_ids]`: which parameters are `#[load]`ed rows,
+//! which are exempt (`#[allow_attached]`), and which leaf types of the other
+//! parameters and of the return type to probe. The IR points back into the
+//! syn nodes for spans.
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, Ident, Meta, Pat, PatIdent, ReturnType, Type};
+use syn::{Attribute, FnArg, Ident, Meta, ReturnType, Type};
 
-use super::options::Options;
+use super::check;
 use super::peel::{self, Leaf};
-use crate::analysis::Flavour;
-use crate::errors::Errors;
-use crate::item::FnItem;
+use crate::shared::errors::Errors;
+use crate::shared::flavour::Flavour;
+use crate::shared::item::FnItem;
 
 /// Where a probed type sits, which decides the wording of its error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub(crate) struct Analysis<'a> {
     pub(crate) loads: Vec<Load<'a>>,
     /// The declared return type, if any.
     pub(crate) ret: Option<&'a Type>,
+    /// The first `#[load]` attribute, for errors about all of them.
+    pub(crate) first_load: Option<Attribute>,
 }
 
 /// Whether `attr` is `#[load]`.
@@ -58,25 +60,10 @@ pub(crate) fn is_allow_marker(attr: &Attribute) -> bool {
     attr.path().is_ident("allow_attached")
 }
 
-/// Analyses `function`, pushing every problem it finds to `errors`.
-pub(crate) fn analyse<'a>(
-    function: &'a FnItem,
-    options: &Options,
-    errors: &mut Errors,
-) -> Analysis<'a> {
+/// Analyses `function`, pushing every problem with its markers and `#[load]`
+/// parameters to `errors`.
+pub(crate) fn analyse<'a>(function: &'a FnItem, errors: &mut Errors) -> Analysis<'a> {
     let sig = &function.sig;
-    if let Some(constness) = &sig.constness {
-        errors.push(syn::Error::new(
-            constness.span,
-            "`#[detach_ids]` cannot go on a `const fn`: its checks run in the body; remove `const`",
-        ));
-    }
-    if let Some(variadic) = &sig.variadic {
-        errors.push(syn::Error::new(
-            variadic.dots.spans[0],
-            "`#[detach_ids]` does not take variadic parameters; remove `...`",
-        ));
-    }
     let mut probes = Vec::new();
     let mut loads = Vec::new();
     let mut first_load_attr = None;
@@ -103,9 +90,15 @@ pub(crate) fn analyse<'a>(
                     "`#[load]` goes on a typed parameter such as `#[load] app: App`, not on `self`",
                 )),
                 FnArg::Typed(param) => {
-                    if let Some(load) = load_param(index, &param.pat, &param.ty, load_attr, errors)
+                    if let Some((ident, mutable)) = check::load_param(&param.pat, &param.ty, errors)
                     {
-                        loads.push(load);
+                        loads.push(Load {
+                            index,
+                            ident,
+                            mutable,
+                            ty: &param.ty,
+                            key: load_attr.key.clone(),
+                        });
                     }
                 }
             }
@@ -114,6 +107,7 @@ pub(crate) fn analyse<'a>(
         if markers.allow.is_some() {
             continue;
         }
+        check::closure_param(ty, &sig.generics, errors);
         let mut leaves = peel::leaves(ty);
         if let FnArg::Receiver(receiver) = input {
             // `self`, `&self`, `&mut self`: the type is implied; point at `self`.
@@ -138,30 +132,9 @@ pub(crate) fn analyse<'a>(
         }
         ReturnType::Default => None,
     };
-    if let Some(load_attr) = first_load_attr {
-        if options.factory.is_none() && !options.factory_attempted {
-            errors.push(syn::Error::new_spanned(
-                load_attr,
-                "`#[load]` needs a factory to load the row from; write \
-                 `#[detach_ids(factory = db)]` for a parameter `db: &SessionFactory<..>` (or \
-                 `factory = self.db` for a field)",
-            ));
-        }
-        if ret.is_none() {
-            errors.push(syn::Error::new(
-                sig.paren_token.span.close(),
-                "a function with `#[load]` parameters must return `Result<T, E>` with \
-                 `E: From<dbscope::Error>`: the row may be gone when it runs; add \
-                 `-> Result<(), E>`",
-            ));
-        }
-    }
     Analysis {
-        flavour: if sig.asyncness.is_some() {
-            Flavour::Async
-        } else {
-            Flavour::Sync
-        },
+        flavour: Flavour::of(sig),
+        first_load: first_load_attr,
         probes,
         loads,
         ret,
@@ -277,78 +250,5 @@ fn check_allow(attr: &Attribute, errors: &mut Errors) {
                 errors.push(error);
             }
         }
-    }
-}
-
-/// Validates a `#[load]` parameter: a plain name and a row type by value.
-fn load_param<'a>(
-    index: usize,
-    pat: &'a Pat,
-    ty: &'a Type,
-    attr: &LoadAttr,
-    errors: &mut Errors,
-) -> Option<Load<'a>> {
-    let ident = match pat {
-        Pat::Ident(PatIdent {
-            by_ref: None,
-            subpat: None,
-            ident,
-            mutability,
-            ..
-        }) => Some((ident, mutability.is_some())),
-        _ => {
-            errors.push(syn::Error::new_spanned(
-                pat,
-                "`#[load]` needs a plain parameter name (`#[load] app: App`): callers pass the \
-                 id under that name; destructure the row inside the body instead",
-            ));
-            None
-        }
-    };
-    let shape = row_type_problem(ty);
-    if let Some(problem) = shape {
-        errors.push(syn::Error::new_spanned(
-            ty,
-            format!(
-                "`#[load]` loads one row by id and passes it by value; {problem}: write \
-                 `#[load] app: App` (callers then pass `app: Id<App>`)"
-            ),
-        ));
-    }
-    let (ident, mutable) = ident?;
-    if shape.is_some() {
-        return None;
-    }
-    Some(Load {
-        index,
-        ident,
-        mutable,
-        ty,
-        key: attr.key.clone(),
-    })
-}
-
-/// Why `ty` cannot be a `#[load]`ed row type, if it cannot.
-fn row_type_problem(ty: &Type) -> Option<&'static str> {
-    match ty {
-        Type::Group(group) => row_type_problem(&group.elem),
-        Type::Paren(paren) => row_type_problem(&paren.elem),
-        Type::Path(path) if path.qself.is_none() => {
-            let last = path.path.segments.last()?;
-            let name = last.ident.to_string();
-            let container = matches!(
-                name.as_str(),
-                "Option" | "Result" | "Vec" | "VecDeque" | "Box" | "Arc" | "Rc" | "Id"
-            ) && !last.arguments.is_empty();
-            container.then_some(match name.as_str() {
-                "Id" => "this is already an id",
-                "Option" => "an optional row is not supported",
-                _ => "this is a container, not a row",
-            })
-        }
-        Type::Path(_) => None,
-        Type::Reference(_) => Some("a reference would borrow a row that no one owns"),
-        Type::Tuple(_) | Type::Slice(_) | Type::Array(_) => Some("this holds several values"),
-        _ => Some("this is not a row type"),
     }
 }

@@ -15,7 +15,7 @@ const CONTAINERS: &[&str] = &[
 ];
 
 /// Types that are plain data for sure; not probed, to keep expansions short.
-const PRIMITIVES: &[&str] = &[
+pub(crate) const PRIMITIVES: &[&str] = &[
     "bool", "char", "str", "String", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16",
     "u32", "u64", "u128", "usize", "f32", "f64",
 ];
