@@ -3,27 +3,10 @@
 // Some examples need the server backends and native async sessions, so the
 // whole guide is the front page when every feature is on (docs.rs builds with
 // all of them, and so does the test command); a build with fewer features
-// gets a pointer instead.
+// gets a pointer instead. `dbscope_all_features` comes from build.rs.
+#![cfg_attr(dbscope_all_features, doc = include_str!("../README.md"))]
 #![cfg_attr(
-    all(
-        feature = "sqlite",
-        feature = "postgres",
-        feature = "mysql",
-        feature = "tokio",
-        feature = "async",
-        feature = "serde"
-    ),
-    doc = include_str!("../README.md")
-)]
-#![cfg_attr(
-    not(all(
-        feature = "sqlite",
-        feature = "postgres",
-        feature = "mysql",
-        feature = "tokio",
-        feature = "async",
-        feature = "serde"
-    )),
+    not(dbscope_all_features),
     doc = "Database sessions that live exactly as long as the work that needs them.\n\n\
            The guide (the README) is this page when the docs are built with every feature: \
            `cargo doc --all-features --open`."

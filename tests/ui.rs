@@ -6,14 +6,7 @@
 /// The expected compiler output names types of every backend (and rustc's
 /// lists of candidate impls change with the features), so the cases run with
 /// every feature on, as the test command builds them.
-const ALL_FEATURES: bool = cfg!(all(
-    feature = "sqlite",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "tokio",
-    feature = "async",
-    feature = "serde"
-));
+const ALL_FEATURES: bool = cfg!(dbscope_all_features); // set by build.rs
 
 #[test]
 fn ui() {
