@@ -17,12 +17,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
-use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::QueryResult;
 use diesel_async::{AsyncConnection, TransactionManager};
 
@@ -31,8 +30,8 @@ use crate::backend_async::AsyncPoolableConnection;
 use crate::config::PoolConfig;
 use crate::error::{Error, Phase};
 use crate::redact::RedactedUrl;
+use crate::signals::Signals;
 use crate::stats::Counters;
-use crate::transient::is_transient;
 
 /// The async flavour's `on_connect` hook.
 pub(crate) type AsyncOnConnect<C> = Arc<
@@ -51,9 +50,8 @@ pub(crate) struct Pooled<C> {
     pub(crate) returned: Instant,
     /// What the server supports, learnt at connect time.
     pub(crate) server: ServerTraits,
-    /// Set by the instrumentation when a statement fails with a transient
-    /// error; cleared when a unit begins.
-    pub(crate) transient: Arc<AtomicBool>,
+    /// What its statements reported (see `signals.rs`).
+    pub(crate) signals: Arc<Signals>,
 }
 
 /// Opens, validates and recycles connections for deadpool.
@@ -61,22 +59,6 @@ pub(crate) struct ConnManager<C> {
     pub(crate) url: RedactedUrl,
     pub(crate) config: Arc<AsyncPoolConfig<C>>,
     pub(crate) counters: Arc<Counters>,
-}
-
-/// Records transient statement errors into a flag.
-struct TransientSeen(Arc<AtomicBool>);
-
-impl Instrumentation for TransientSeen {
-    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::FinishQuery {
-            error: Some(error), ..
-        } = event
-        {
-            if is_transient(error) {
-                self.0.store(true, Ordering::Relaxed);
-            }
-        }
-    }
 }
 
 impl<C: AsyncPoolableConnection> ConnManager<C> {
@@ -129,13 +111,13 @@ impl<C: AsyncPoolableConnection> ConnManager<C> {
                 .await
                 .map_err(setup_failed)?;
         }
-        let transient = Arc::new(AtomicBool::new(false));
-        conn.set_instrumentation(TransientSeen(Arc::clone(&transient)));
+        let (signals, recorder) = Signals::install();
+        conn.set_instrumentation(recorder);
         Ok(Pooled {
             conn,
             returned: Instant::now(),
             server,
-            transient,
+            signals,
         })
     }
 

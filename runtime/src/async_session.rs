@@ -25,10 +25,13 @@ use diesel_async::{AsyncConnection, TransactionManager};
 
 use crate::backend::{unit_server_budget, PoolableConnection};
 use crate::backend_async::AsyncPoolableConnection;
+use crate::commit_outcome::{
+    aborted_transaction_error, failed_statement_aborts_transaction, CommitFailure,
+};
 use crate::error::{Error, Phase};
 use crate::options::UnitOptions;
 use crate::session::{nested_levels_error, warn_over_budget, ROLLBACK_AFTER_REFUSED_COMMIT};
-use crate::transient::{classify, is_connection_lost, TransientKind};
+use crate::transient::{classify, TransientKind};
 
 /// A connection with a transaction open, for the length of one attempt.
 pub(crate) struct AsyncSession<'f, C: AsyncPoolableConnection> {
@@ -88,7 +91,7 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
             counters.checkouts.fetch_add(1, Ordering::Relaxed);
             let in_use = counters.in_use.fetch_add(1, Ordering::Relaxed) + 1;
             counters.max_in_use.fetch_max(in_use, Ordering::Relaxed);
-            object.transient.store(false, Ordering::Relaxed);
+            object.signals.begin_attempt();
             let mut session = AsyncSession {
                 object: Some(object),
                 factory,
@@ -146,7 +149,7 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
     pub(crate) fn saw_transient_error(&self) -> bool {
         self.object
             .as_ref()
-            .is_some_and(|object| object.transient.load(Ordering::Relaxed))
+            .is_some_and(|object| object.signals.saw_transient())
     }
 
     /// The depth of this session's own transaction (or savepoint).
@@ -166,6 +169,13 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
             }
             _ => {}
         }
+        if failed_statement_aborts_transaction(<C::Dialect as PoolableConnection>::KIND)
+            && self.saw_failed_statement(own)
+        {
+            let unit = self.unit;
+            let _ = self.rollback().await;
+            return Err(aborted_transaction_error(unit));
+        }
         match self.connection().commit().await {
             Ok(()) => {
                 self.end().await;
@@ -175,13 +185,23 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
         }
     }
 
-    /// A refused `COMMIT`: a lost connection is closed; a transaction still
-    /// open is rolled back (and the connection closed if that fails); a failed
-    /// top-level `COMMIT` was already rolled back by diesel-async.
+    /// Whether a statement failed at this session's level or deeper and was
+    /// not rolled back since.
+    fn saw_failed_statement(&self, own_depth: u32) -> bool {
+        self.object
+            .as_ref()
+            .is_some_and(|object| object.signals.failed_statement_not_rolled_back(own_depth))
+    }
+
+    /// A failed `COMMIT`: a lost connection is closed (and the outcome is
+    /// unknown); a transaction still open is rolled back (and the connection
+    /// closed if that fails); a refused top-level `COMMIT` was already rolled
+    /// back by diesel-async.
     #[cold]
     async fn commit_failed(&mut self, error: diesel::result::Error) -> Error {
         let base = self.factory.inner.config.base_depth();
-        if !is_connection_lost(&error) {
+        let failure = CommitFailure::of(&error);
+        if failure == CommitFailure::Refused {
             let at_rest = match depth(self.connection()) {
                 Some(depth) if depth > base => self.connection().rollback().await.is_ok(),
                 Some(_) => {
@@ -199,11 +219,7 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
                 self.end().await;
             }
         }
-        Error::query(
-            Phase::Commit,
-            format!("unit `{}` was rolled back", self.unit),
-            error,
-        )
+        failure.into_error(self.unit, error)
     }
 
     /// Rolls back. On failure the connection is closed (the server rolls back

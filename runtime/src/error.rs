@@ -21,8 +21,14 @@ pub enum Phase {
     /// `BEGIN` (with its isolation and read-only settings) failed, or the
     /// options cannot be honoured by this backend.
     Begin,
-    /// `COMMIT` failed: the transaction was rolled back by the server.
+    /// `COMMIT` failed and the transaction was rolled back: nothing was
+    /// committed. Also a body that returned `Ok` after PostgreSQL aborted its
+    /// transaction at a failed statement.
     Commit,
+    /// The connection failed while `COMMIT` was in flight: the transaction may
+    /// or may not have committed. Never retried; see
+    /// [`Error::is_commit_outcome_unknown`].
+    CommitOutcomeUnknown,
     /// `ROLLBACK` failed: the connection was closed, never pooled again.
     Rollback,
     /// A statement run by the user's code failed.
@@ -45,6 +51,7 @@ impl fmt::Display for Phase {
             Phase::Setup => "connection setup failed",
             Phase::Begin => "begin failed",
             Phase::Commit => "commit failed",
+            Phase::CommitOutcomeUnknown => "commit outcome unknown",
             Phase::Rollback => "rollback failed",
             Phase::User => "query failed",
             Phase::Nesting => "nested unit of work",
@@ -233,15 +240,32 @@ impl Error {
         }
     }
 
+    /// Whether the connection failed while the unit's `COMMIT` was in flight,
+    /// so that its writes may or may not be in the database. Such a unit is
+    /// never retried: look for its writes (or make it idempotent) before
+    /// running it again.
+    ///
+    /// ```
+    /// let error = dbscope_runtime::Error::from(diesel::result::Error::NotFound);
+    /// assert!(!error.is_commit_outcome_unknown());
+    /// ```
+    pub fn is_commit_outcome_unknown(&self) -> bool {
+        self.phase == Phase::CommitOutcomeUnknown
+    }
+
     /// Whether retrying the whole unit of work may succeed: a serialization
     /// failure, deadlock, lock timeout, lost connection or busy SQLite
     /// database. A checkout timeout is not: it already waited its full bound.
-    /// See [`classify`](crate::classify).
+    /// Nor is a commit whose outcome is unknown: it may have committed. See
+    /// [`classify`](crate::classify).
     ///
     /// ```
     /// assert!(!dbscope_runtime::Error::from(diesel::result::Error::NotFound).is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
+        if self.phase == Phase::CommitOutcomeUnknown {
+            return false;
+        }
         match &self.cause {
             Cause::Query(error) => crate::transient::classify(error).is_some(),
             Cause::None | Cause::Source(_) => false,
@@ -287,6 +311,9 @@ impl From<diesel::result::Error> for Error {
 /// Lets a unit of work return diesel's own `QueryResult<T>`: a runtime error
 /// becomes the diesel error underneath, or a `DatabaseError` carrying the
 /// runtime's message (for checkout timeouts, connect failures and the like).
+/// A commit whose outcome is unknown always becomes a `DatabaseError` of kind
+/// `Unknown` with the runtime's message, never the lost connection underneath,
+/// so no retry layer above mistakes it for a failure that is safe to retry.
 ///
 /// ```
 /// let error = dbscope_runtime::Error::not_found("apps", "7");
@@ -295,6 +322,15 @@ impl From<diesel::result::Error> for Error {
 /// ```
 impl From<Error> for diesel::result::Error {
     fn from(error: Error) -> Self {
+        if error.phase == Phase::CommitOutcomeUnknown {
+            // Not the lost connection underneath: a caller retrying on that
+            // would apply a unit that may have committed a second time.
+            let message = error.to_string();
+            return diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new(message),
+            );
+        }
         match error.cause {
             Cause::Query(inner) => inner,
             Cause::None | Cause::Source(_) => {

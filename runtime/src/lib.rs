@@ -40,6 +40,7 @@ mod backend;
 #[cfg(feature = "async")]
 mod backend_async;
 mod checkout;
+mod commit_outcome;
 mod config;
 mod detach;
 mod error;
@@ -52,6 +53,7 @@ mod pool;
 mod redact;
 mod session;
 mod session_not_send;
+mod signals;
 #[cfg(feature = "tokio")]
 mod spawn;
 mod stats;

@@ -13,11 +13,10 @@
 //! clean (open, or broken) is closed, never pooled, and so is one that lost its
 //! connection or outlived `max_lifetime`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use diesel::connection::InstrumentationEvent;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use event_listener::{Event, Listener};
 use parking_lot::Mutex;
@@ -26,47 +25,14 @@ use crate::backend::{PoolableConnection, ServerTraits};
 use crate::config::PoolConfig;
 use crate::error::{Error, Phase};
 use crate::redact::RedactedUrl;
+use crate::signals::Signals;
 use crate::stats::{Counters, PoolStats};
-use crate::transient::{classify, TransientKind};
 
 /// Longest a waiter sleeps before it looks at the pool again on its own, so a
 /// wake-up lost to a cancelled waiter costs at most this much.
 const WAKE_INTERVAL: Duration = Duration::from_millis(100);
 
 static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
-
-/// What the connection's instrumentation saw during the current transaction.
-#[derive(Debug, Default)]
-pub(crate) struct Signals {
-    /// 0: nothing; otherwise the `TransientKind` index + 1 of the last
-    /// transient error a statement returned.
-    transient: AtomicU8,
-    /// A statement failed because the connection is gone.
-    lost: AtomicBool,
-}
-
-impl Signals {
-    fn record(&self, error: &diesel::result::Error) {
-        if let Some(kind) = classify(error) {
-            self.transient.store(kind as u8 + 1, Ordering::Relaxed);
-            if kind == TransientKind::ConnectionLost {
-                self.lost.store(true, Ordering::Relaxed);
-            }
-        }
-    }
-
-    pub(crate) fn reset_transient(&self) {
-        self.transient.store(0, Ordering::Relaxed);
-    }
-
-    pub(crate) fn saw_transient(&self) -> bool {
-        self.transient.load(Ordering::Relaxed) != 0
-    }
-
-    pub(crate) fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed)
-    }
-}
 
 /// A pooled connection with the facts the pool keeps about it.
 pub(crate) struct Tracked<C> {
@@ -401,16 +367,8 @@ impl<C: PoolableConnection> Shared<C> {
         if self.config.rollback_only {
             conn.begin_test_transaction().map_err(setup_failed)?;
         }
-        let signals = Arc::new(Signals::default());
-        let seen = Arc::clone(&signals);
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::FinishQuery {
-                error: Some(error), ..
-            } = event
-            {
-                seen.record(error);
-            }
-        });
+        let (signals, recorder) = Signals::install();
+        conn.set_instrumentation(recorder);
         let now = Instant::now();
         Ok(Box::new(Tracked {
             conn,

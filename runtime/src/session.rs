@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 
 use crate::backend::{unit_server_budget, PoolableConnection};
+use crate::commit_outcome::{
+    aborted_transaction_error, failed_statement_aborts_transaction, CommitFailure,
+};
 use crate::error::{Error, Phase};
 use crate::open_units::{AfterCommit, Registration};
 use crate::options::UnitOptions;
 use crate::pool::Lease;
-use crate::transient::is_connection_lost;
 
 /// A `BEGIN` that failed, with what the caller needs to try another connection.
 pub(crate) struct BeginFailure<C: PoolableConnection> {
@@ -80,7 +82,7 @@ impl<C: PoolableConnection> Session<C> {
         let config = &lease.shared().config;
         let budget = options.hold_budget().or(config.hold_budget);
         let plain = options.begins_plainly() && !config.rollback_only;
-        lease.signals().reset_transient();
+        lease.signals().begin_attempt();
         let begun = if plain {
             // The common unit: the backend's plain BEGIN, nothing to undo.
             AnsiTransactionManager::begin_transaction_sql(lease.conn(), C::PLAIN_BEGIN)
@@ -178,7 +180,10 @@ impl<C: PoolableConnection> Session<C> {
     ///
     /// # Errors
     /// [`Phase::Commit`] when the server refuses the commit (the transaction
-    /// is rolled back then, and after-commit work is dropped).
+    /// is rolled back then, and after-commit work is dropped), or when a
+    /// statement failed earlier and PostgreSQL aborted the transaction;
+    /// [`Phase::CommitOutcomeUnknown`] when the connection failed with the
+    /// `COMMIT` in flight (it may have committed; after-commit work is dropped).
     ///
     /// ```
     /// let factory = dbscope_runtime::SessionFactory::<diesel::SqliteConnection>::new(":memory:")?;
@@ -204,6 +209,14 @@ impl<C: PoolableConnection> Session<C> {
             self.end();
             return Err(nested_levels_error(self.unit, depth));
         }
+        if failed_statement_aborts_transaction(C::KIND)
+            && self
+                .lease
+                .signals()
+                .failed_statement_not_rolled_back(self.lease.shared().config.base_depth() + 1)
+        {
+            return Err(self.refuse_aborted());
+        }
         let result = match AnsiTransactionManager::commit_transaction(self.lease.conn()) {
             Ok(()) => Ok(()),
             Err(error) => Err(self.commit_failed(error)),
@@ -216,13 +229,15 @@ impl<C: PoolableConnection> Session<C> {
         result.map(|()| work)
     }
 
-    /// A refused `COMMIT`: a lost connection is closed; a transaction still
-    /// open is rolled back (and the connection closed if that fails); a failed
-    /// top-level `COMMIT` was already rolled back by diesel.
+    /// A failed `COMMIT`: a lost connection is closed (and the outcome is
+    /// unknown); a transaction still open is rolled back (and the connection
+    /// closed if that fails); a refused top-level `COMMIT` was already rolled
+    /// back by diesel.
     #[cold]
     #[inline(never)]
     fn commit_failed(&mut self, error: diesel::result::Error) -> Error {
-        if is_connection_lost(&error) {
+        let failure = CommitFailure::of(&error);
+        if failure == CommitFailure::OutcomeUnknown {
             self.lease.discard();
         } else if self.still_open() == Some(false) {
             if !self.lease.shared().config.rollback_only {
@@ -237,11 +252,17 @@ impl<C: PoolableConnection> Session<C> {
         } else if AnsiTransactionManager::rollback_transaction(self.lease.conn()).is_err() {
             self.lease.discard();
         }
-        Error::query(
-            Phase::Commit,
-            format!("unit `{}` was rolled back", self.unit),
-            error,
-        )
+        failure.into_error(self.unit, error)
+    }
+
+    /// The body returned `Ok` after PostgreSQL aborted the transaction at a
+    /// failed statement: roll back instead of a `COMMIT` that would.
+    #[cold]
+    #[inline(never)]
+    fn refuse_aborted(mut self) -> Error {
+        let _ = self.rollback_now();
+        self.end();
+        aborted_transaction_error(self.unit)
     }
 
     /// Rolls back. The connection goes back to the pool (or is closed if the

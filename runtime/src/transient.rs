@@ -40,8 +40,12 @@ pub enum TransientKind {
 /// assert_eq!(classify(&lost), Some(TransientKind::ConnectionLost));
 /// ```
 pub fn classify(error: &DieselError) -> Option<TransientKind> {
-    let DieselError::DatabaseError(kind, info) = error else {
-        return None;
+    let (kind, info) = match error {
+        DieselError::DatabaseError(kind, info) => (kind, info),
+        // A failed COMMIT that diesel then failed to roll back: the COMMIT's
+        // error is what happened to the transaction.
+        DieselError::RollbackErrorOnCommit { commit_error, .. } => return classify(commit_error),
+        _ => return None,
     };
     match kind {
         DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {

@@ -265,25 +265,21 @@ macro_rules! commit_fault_tests {
         }
 
         #[test]
-        #[ignore = "issue 12: no outcome-unknown error; a lost COMMIT reply is reported as a failed commit that was rolled back"]
         fn blocking_commit_reply_lost_is_reported_as_unknown() {
             commit_reply_lost_is_reported_as_unknown::<$server>("b_unknown", false);
         }
 
         #[test]
-        #[ignore = "issue 12: no outcome-unknown error; a lost COMMIT reply is reported as a failed commit that was rolled back"]
         fn native_commit_reply_lost_is_reported_as_unknown() {
             commit_reply_lost_is_reported_as_unknown::<$server>("n_unknown", true);
         }
 
         #[test]
-        #[ignore = "issue 12: after a lost COMMIT reply the unit is retried (PostgreSQL blocking: its insert lands twice) or reported as rolled back"]
         fn blocking_commit_reply_lost_is_not_retried() {
             commit_reply_lost_is_not_retried::<$server>("b_retry", false);
         }
 
         #[test]
-        #[ignore = "issue 12: after a lost COMMIT reply the unit is retried (PostgreSQL blocking: its insert lands twice) or reported as rolled back"]
         fn native_commit_reply_lost_is_not_retried() {
             commit_reply_lost_is_not_retried::<$server>("n_retry", true);
         }

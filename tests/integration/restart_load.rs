@@ -79,13 +79,11 @@ macro_rules! restart_tests {
         }
 
         #[test]
-        #[ignore = "issue 12: a unit whose COMMIT was cut by the crash is reported as rolled back or failed though its row is committed (MariaDB: 1-4 units per run; PostgreSQL: 0 in 3 runs, the same race)"]
         fn blocking_restart_every_report_matches_the_rows() {
             every_report_matches_the_rows::<$server>("b_true", false);
         }
 
         #[test]
-        #[ignore = "issue 12: a unit whose COMMIT was cut by the crash is reported as rolled back or failed though its row is committed (MariaDB: 1-4 units per run; PostgreSQL: 0 in 3 runs, the same race)"]
         fn native_restart_every_report_matches_the_rows() {
             every_report_matches_the_rows::<$server>("n_true", true);
         }

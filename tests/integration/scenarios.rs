@@ -25,6 +25,13 @@ use crate::uow_support::Recorder;
 pub enum Step {
     /// Runs a statement; its error ends the body (`?`).
     Exec(String),
+    /// Runs a statement and ignores its error (`let _ = ..`).
+    ExecIgnoringError(String),
+    /// Runs a statement in a savepoint (`conn.transaction(..)`) and ignores
+    /// the savepoint's error.
+    ExecInSavepointIgnoringError(String),
+    /// Ends the body with `Ok(0)` before the result query.
+    ReturnEarly,
     /// Opens a nested transaction level and never ends it.
     OpenLevel,
     /// Ends the body with a business error.
@@ -125,6 +132,14 @@ impl<B: Native> Driver for Blocking<B> {
             for step in &script.steps {
                 match step {
                     Step::Exec(sql) => session.batch_execute(sql)?,
+                    Step::ExecIgnoringError(sql) => {
+                        let _ = session.batch_execute(sql);
+                    }
+                    Step::ExecInSavepointIgnoringError(sql) => {
+                        use diesel::Connection;
+                        let _ = session.transaction(|conn| conn.batch_execute(sql));
+                    }
+                    Step::ReturnEarly => return Ok(0),
                     Step::OpenLevel => {
                         use diesel::connection::{AnsiTransactionManager, TransactionManager};
                         AnsiTransactionManager::begin_transaction(&mut **session)?;
@@ -177,6 +192,14 @@ impl<B: Native> NativeAsync<B> {
                 for step in &script.steps {
                     match step {
                         Step::Exec(sql) => conn.batch_execute(sql).await?,
+                        Step::ExecIgnoringError(sql) => {
+                            let _ = conn.batch_execute(sql).await;
+                        }
+                        Step::ExecInSavepointIgnoringError(sql) => {
+                            use diesel_async::AsyncConnection;
+                            let _ = conn.transaction(async |c| c.batch_execute(sql).await).await;
+                        }
+                        Step::ReturnEarly => return Ok(0),
                         Step::OpenLevel => {
                             use diesel_async::{AsyncConnection, TransactionManager};
                             <B::Async as AsyncConnection>::TransactionManager::begin_transaction(
@@ -408,6 +431,60 @@ pub fn refused_commit_keeps_connection<D: Driver>(ctx: &Ctx<D::B>) {
     assert_eq!(error.phase(), Phase::Commit, "{error}");
     assert!(!ctx.has_row(1));
     next_unit_keeps_the_connection::<D>(ctx, &factory, 2);
+}
+
+/// A body that ignores a failed statement and returns `Ok`. PostgreSQL aborted
+/// the transaction at the failure, so its `COMMIT` would roll back and report
+/// success: the unit says it was rolled back instead, and keeps the
+/// connection. MariaDB and SQLite undo only the failed statement: the rest
+/// commits.
+pub fn swallowed_failure_is_not_reported_as_committed<D: Driver>(ctx: &Ctx<D::B>) {
+    let factory = D::factory(ctx, Settings::default());
+    let script = Script::new(
+        ctx,
+        vec![
+            exec(ctx.insert_sql(1, 1)),
+            Step::ExecIgnoringError(ctx.insert_sql(1, 1)),
+            Step::ReturnEarly,
+        ],
+    );
+    let result = D::run(&factory, &options("swallows"), &script);
+    if D::B::NAME == "pg" {
+        let Err(TestError::Db(error)) = result else {
+            panic!("a unit whose transaction PostgreSQL aborted said {result:?}")
+        };
+        assert_eq!(error.phase(), Phase::Commit, "{error}");
+        assert!(
+            error.to_string().contains("nothing was committed"),
+            "{error}"
+        );
+        assert!(!ctx.has_row(1));
+    } else {
+        assert_eq!(result.expect("the other statements commit"), 0);
+        assert!(ctx.has_row(1));
+    }
+    next_unit_keeps_the_connection::<D>(ctx, &factory, 2);
+}
+
+/// A statement that fails inside a savepoint the body rolled back (diesel's
+/// `conn.transaction(..)` inside the unit) does not stop the unit from
+/// committing, on every backend.
+pub fn failure_inside_a_savepoint_still_commits<D: Driver>(ctx: &Ctx<D::B>) {
+    let factory = D::factory(ctx, Settings::default());
+    let script = Script::new(
+        ctx,
+        vec![
+            exec(ctx.insert_sql(1, 1)),
+            Step::ExecInSavepointIgnoringError(ctx.insert_sql(1, 1)),
+            exec(ctx.insert_sql(2, 1)),
+        ],
+    );
+    assert_eq!(
+        D::run(&factory, &options("recovers"), &script).expect("commits"),
+        2
+    );
+    assert!(ctx.has_row(1) && ctx.has_row(2));
+    next_unit_keeps_the_connection::<D>(ctx, &factory, 3);
 }
 
 /// A body that leaves a nested transaction level open commits nothing: an
@@ -827,6 +904,8 @@ scenario_tests!(
         fk_violation_keeps_connection,
         refused_commit_keeps_connection,
         level_left_open_is_an_error,
+        swallowed_failure_is_not_reported_as_committed,
+        failure_inside_a_savepoint_still_commits,
         run_retries_transient_errors,
         budget_warning,
         server_budget,
