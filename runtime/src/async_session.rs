@@ -173,8 +173,12 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
             && self.saw_failed_statement(own)
         {
             let unit = self.unit;
+            let first_failure = self
+                .object
+                .as_ref()
+                .and_then(|object| object.signals.first_failure());
             let _ = self.rollback().await;
-            return Err(aborted_transaction_error(unit));
+            return Err(aborted_transaction_error(unit, first_failure));
         }
         match self.connection().commit().await {
             Ok(()) => {
