@@ -142,7 +142,7 @@ impl<'a> Seen<'a> {
                 error: Some(error),
                 query,
                 ..
-            } => Seen::Failed(*error, *query),
+            } => Seen::Failed(error, *query),
             InstrumentationEvent::BeginTransaction { depth, .. } => Seen::Begin(depth.get()),
             InstrumentationEvent::CommitTransaction { depth, .. } => Seen::Commit(depth.get()),
             InstrumentationEvent::RollbackTransaction { depth, .. } => Seen::Rollback(depth.get()),
