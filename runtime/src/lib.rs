@@ -51,6 +51,8 @@ mod open_units;
 mod options;
 mod pool;
 mod redact;
+#[cfg(feature = "async")]
+mod round_trip;
 mod session;
 mod session_not_send;
 mod signals;
