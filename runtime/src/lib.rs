@@ -67,6 +67,7 @@ mod unit;
 mod unit_block_in_place;
 #[cfg(feature = "async")]
 mod unit_native;
+mod unit_span;
 
 #[cfg(feature = "async")]
 pub use async_checkout::AsyncPooledConnection;

@@ -20,7 +20,10 @@ use crate::backend_async::AsyncPoolableConnection;
 use crate::error::Error;
 use crate::open_units::nesting_error;
 use crate::options::UnitOptions;
-use crate::unit::{retry_delay, Attempt};
+use tracing::{Instrument, Span};
+
+use crate::unit::{not_begun, retry_delay, Attempt};
+use crate::unit_span::{record_outcome, unit_span, Outcome};
 
 /// The body of a native unit of work run once: an async closure over the
 /// connection whose future is `Send`, so the unit can run in a spawned task.
@@ -115,18 +118,32 @@ fn enter<C: AsyncPoolableConnection>(
 }
 
 /// Ends `session` according to `result`.
-async fn finish<C, T, E>(session: AsyncSession<'_, C>, result: Result<T, E>) -> Attempt<T, E>
+async fn finish<C, T, E>(
+    session: AsyncSession<'_, C>,
+    result: Result<T, E>,
+    span: &Span,
+) -> Attempt<T, E>
 where
     C: crate::backend_async::AsyncPoolableConnection,
     E: From<Error>,
 {
     match result {
         Ok(value) => match session.commit().await {
-            Ok(()) => Attempt::Done(Ok(value)),
-            Err(error) if error.is_transient() => Attempt::Retry(E::from(error)),
-            Err(error) => Attempt::Done(Err(E::from(error))),
+            Ok(()) => {
+                record_outcome(span, Outcome::Committed);
+                Attempt::Done(Ok(value))
+            }
+            Err(error) => {
+                record_outcome(span, Outcome::of_commit_error(&error));
+                if error.is_transient() {
+                    Attempt::Retry(E::from(error))
+                } else {
+                    Attempt::Done(Err(E::from(error)))
+                }
+            }
         },
         Err(error) => {
+            record_outcome(span, Outcome::RolledBack);
             let transient = session.saw_transient_error();
             let _ = session.rollback().await;
             if transient {
@@ -171,16 +188,19 @@ where
         + for<'c> AsyncUnitBody<&'c mut S::Connection, Result<T, E>>,
 {
     let factory = source.async_session_factory();
-    let open = enter(factory, options.name())?;
-    OPEN.scope(open, async move {
-        let mut session = AsyncSession::begin(factory, options).await?;
+    let span = unit_span(options);
+    let open = enter(factory, options.name()).inspect_err(|_| not_begun(&span))?;
+    let unit = OPEN.scope(open, async {
+        let mut session = AsyncSession::begin(factory, options)
+            .await
+            .inspect_err(|_| not_begun(&span))?;
         let result = body(session.connection()).await;
-        match finish(session, result).await {
+        match finish(session, result, &span).await {
             Attempt::Done(result) => result,
             Attempt::Retry(error) => Err(error),
         }
-    })
-    .await
+    });
+    unit.instrument(span.clone()).await
 }
 
 /// [`run_unit_native`] with the unit's retry policy: a body that failed with a
@@ -221,14 +241,17 @@ where
         + for<'c> AsyncUnitBodyMut<&'c mut S::Connection, Result<T, E>>,
 {
     let factory = source.async_session_factory();
-    let open = enter(factory, options.name())?;
-    OPEN.scope(open, async move {
+    let span = unit_span(options);
+    let open = enter(factory, options.name()).inspect_err(|_| not_begun(&span))?;
+    let unit = OPEN.scope(open, async {
         let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
         let mut attempt = 1;
         loop {
-            let mut session = AsyncSession::begin(factory, options).await?;
+            let mut session = AsyncSession::begin(factory, options)
+                .await
+                .inspect_err(|_| not_begun(&span))?;
             let result = body(session.connection()).await;
-            match finish(session, result).await {
+            match finish(session, result, &span).await {
                 Attempt::Done(result) => return result,
                 Attempt::Retry(error) if attempt >= attempts => return Err(error),
                 Attempt::Retry(_) => {
@@ -237,11 +260,11 @@ where
                         .counters
                         .unit_retries
                         .fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(retry_delay(options, attempt)).await;
+                    tokio::time::sleep(retry_delay(options, attempt, &span)).await;
                     attempt += 1;
                 }
             }
         }
-    })
-    .await
+    });
+    unit.instrument(span.clone()).await
 }
