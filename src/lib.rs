@@ -11,6 +11,14 @@
            The guide (the README) is this page when the docs are built with every feature: \
            `cargo doc --all-features --open`."
 )]
+/// Your first service with dbscope: handler, repository, units of work, an
+/// error type, tests with a database of their own, and what the compile-time
+/// checks do not see. (The text is `docs/first-service.md`; its examples run
+/// as doctests.)
+#[cfg(dbscope_all_features)]
+#[doc = include_str!("../docs/first-service.md")]
+pub mod guide {}
+
 #[cfg(any(feature = "tokio", feature = "async"))]
 pub use dbscope_runtime::spawn_after_commit;
 pub use dbscope_runtime::{
