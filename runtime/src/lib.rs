@@ -29,6 +29,8 @@
 //!   [`run_unit_native`]) for the enabled backends, pooled by deadpool.
 
 #[cfg(feature = "async")]
+mod after_commit_native;
+#[cfg(feature = "async")]
 mod async_checkout;
 #[cfg(feature = "async")]
 mod async_factory;

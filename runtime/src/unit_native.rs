@@ -22,6 +22,8 @@ use crate::open_units::nesting_error;
 use crate::options::UnitOptions;
 use tracing::{Instrument, Span};
 
+use crate::after_commit_native::{drop_since, with_after_commit, SendWork};
+
 use crate::unit::{not_begun, retry_delay, Attempt};
 use crate::unit_span::{record_outcome, unit_span, Outcome};
 
@@ -190,17 +192,30 @@ where
     let factory = source.async_session_factory();
     let span = unit_span(options);
     let open = enter(factory, options.name()).inspect_err(|_| not_begun(&span))?;
-    let unit = OPEN.scope(open, async {
-        let mut session = AsyncSession::begin(factory, options)
-            .await
-            .inspect_err(|_| not_begun(&span))?;
-        let result = body(session.connection()).await;
-        match finish(session, result, &span).await {
-            Attempt::Done(result) => result,
-            Attempt::Retry(error) => Err(error),
-        }
-    });
-    unit.instrument(span.clone()).await
+    let unit = OPEN.scope(
+        open,
+        with_after_commit(async {
+            let mut session = AsyncSession::begin(factory, options)
+                .await
+                .inspect_err(|_| not_begun(&span))?;
+            let result = body(session.connection()).await;
+            match finish(session, result, &span).await {
+                Attempt::Done(result) => result,
+                Attempt::Retry(error) => Err(error),
+            }
+        }),
+    );
+    let (result, after_commit) = unit.instrument(span.clone()).await;
+    run_if_committed(&result, after_commit);
+    result
+}
+
+/// Runs a unit's after-commit work if it committed (its result is `Ok`);
+/// drops it otherwise.
+fn run_if_committed<T, E>(result: &Result<T, E>, work: Vec<SendWork>) {
+    if result.is_ok() {
+        crate::after_commit_native::run(work);
+    }
 }
 
 /// [`run_unit_native`] with the unit's retry policy: a body that failed with a
@@ -243,28 +258,35 @@ where
     let factory = source.async_session_factory();
     let span = unit_span(options);
     let open = enter(factory, options.name()).inspect_err(|_| not_begun(&span))?;
-    let unit = OPEN.scope(open, async {
-        let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
-        let mut attempt = 1;
-        loop {
-            let mut session = AsyncSession::begin(factory, options)
-                .await
-                .inspect_err(|_| not_begun(&span))?;
-            let result = body(session.connection()).await;
-            match finish(session, result, &span).await {
-                Attempt::Done(result) => return result,
-                Attempt::Retry(error) if attempt >= attempts => return Err(error),
-                Attempt::Retry(_) => {
-                    factory
-                        .inner
-                        .counters
-                        .unit_retries
-                        .fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(retry_delay(options, attempt, &span)).await;
-                    attempt += 1;
+    let unit = OPEN.scope(
+        open,
+        with_after_commit(async {
+            let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
+            let mut attempt = 1;
+            loop {
+                let mut session = AsyncSession::begin(factory, options)
+                    .await
+                    .inspect_err(|_| not_begun(&span))?;
+                let result = body(session.connection()).await;
+                match finish(session, result, &span).await {
+                    Attempt::Done(result) => return result,
+                    Attempt::Retry(error) if attempt >= attempts => return Err(error),
+                    Attempt::Retry(_) => {
+                        factory
+                            .inner
+                            .counters
+                            .unit_retries
+                            .fetch_add(1, Ordering::Relaxed);
+                        // The failed attempt's work goes with it.
+                        drop_since(0);
+                        tokio::time::sleep(retry_delay(options, attempt, &span)).await;
+                        attempt += 1;
+                    }
                 }
             }
-        }
-    });
-    unit.instrument(span.clone()).await
+        }),
+    );
+    let (result, after_commit) = unit.instrument(span.clone()).await;
+    run_if_committed(&result, after_commit);
+    result
 }
