@@ -21,10 +21,10 @@
 //!
 //! Run: `PG_DATABASE_URL=.. MYSQL_DATABASE_URL=.. cargo bench --bench stalls --all-features`.
 
-#[allow(unreachable_pub, dead_code)]
+#[allow(unreachable_pub)]
 #[path = "../tests/integration/commit_outcomes.rs"]
 mod commit_outcomes;
-#[allow(unreachable_pub, dead_code)]
+#[allow(unreachable_pub)]
 #[path = "../tests/integration/fault_proxy.rs"]
 mod fault_proxy;
 
