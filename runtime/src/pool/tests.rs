@@ -552,20 +552,26 @@ fn fill_opens_up_to_the_count_and_stops_at_max_size() {
 mod native {
     use super::*;
 
-    /// A current-thread runtime on tokio's paused clock: when every task
-    /// waits, time jumps to the next timer, so a 5 s timeout takes no time.
-    fn paused_runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
+    /// Runs `test` on a current-thread runtime on tokio's paused clock: when
+    /// every task waits, time jumps to the next timer, so a 5 s timeout takes
+    /// no time. A checkout that is not bounded fails after an hour of that
+    /// clock instead of hanging.
+    fn on_paused_clock(test: impl Future<Output = ()>) {
+        let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
             .build()
-            .unwrap()
+            .unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(3600), test)
+                .await
+                .expect("the checkout was not bounded by its deadline");
+        });
     }
 
     #[test]
     fn a_connect_that_never_answers_ends_at_the_checkout_deadline() {
-        let rt = paused_runtime();
-        rt.block_on(async {
+        on_paused_clock(async {
             let pool = pool_with(1, Clock::Tokio, |_| {});
             driver(&pool).hang.store(true, Ordering::SeqCst);
             let started = tokio::time::Instant::now();
@@ -581,8 +587,7 @@ mod native {
 
     #[test]
     fn a_ping_that_never_answers_ends_at_the_deadline_and_closes_the_connection() {
-        let rt = paused_runtime();
-        rt.block_on(async {
+        on_paused_clock(async {
             let pool = pool_with(1, Clock::Tokio, |_| {});
             drop(pool.checkout_async().await.unwrap());
             tokio::time::advance(WINDOW).await;
@@ -604,8 +609,7 @@ mod native {
 
     #[test]
     fn the_wait_and_the_connect_share_one_deadline() {
-        let rt = paused_runtime();
-        rt.block_on(async {
+        on_paused_clock(async {
             let pool = pool_with(1, Clock::Tokio, |_| {});
             let lease = pool.checkout_async().await.unwrap();
             let held = tokio::spawn({
