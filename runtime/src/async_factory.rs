@@ -174,7 +174,7 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
     }
 
     /// How long a unit waits for a connection before failing with
-    /// [`Phase::CheckoutTimeout`].
+    /// [`Phase::CheckoutTimeout`](crate::Phase::CheckoutTimeout).
     ///
     /// ```
     /// # #[cfg(feature = "sqlite")] {
