@@ -208,6 +208,87 @@ pub use dbscope_runtime::{
 /// # Ok::<(), Error>(())
 /// ```
 ///
+/// ## `joinable`
+/// Also generates `name_in`, a twin that takes the caller's connection where
+/// the unit takes its session, and runs the same body inside a savepoint of
+/// the caller's transaction (Django's nested `atomic`, Spring's `REQUIRED`).
+/// The method written once is a unit on its own and a step of a bigger one.
+/// The twin's `Err` rolls back only its own work; its `Ok` commits with the
+/// caller's transaction or not at all; after-commit work it registers waits
+/// for the outermost commit and is dropped if its savepoint rolls back. The
+/// compiler checks the composition: the twin needs a connection, which only
+/// code inside a unit (or holding a session) has. The unit's own options
+/// (isolation, read-only, retry) belong to the outermost unit: a savepoint
+/// takes its transaction's. On an `async fn` over a blocking connection the
+/// twin is a plain `fn`, callable from another unit's body; on a diesel-async
+/// connection it is an `async fn`. Opt-in, because the twin is a second copy
+/// of the body to compile.
+///
+/// ```
+/// use dbscope::{unit_of_work, Error, SessionFactory, SessionSource};
+/// use diesel::prelude::*;
+///
+/// struct Orders<F> { db: F }
+///
+/// impl<F: SessionSource<Connection = SqliteConnection>> Orders<F> {
+///     #[unit_of_work(factory = self.db, joinable)]
+///     fn add_line(&self, conn: &mut SqliteConnection, order: i64, item: &str) -> Result<(), Error> {
+///         if item.is_empty() {
+///             return Err(Error::user("an order line needs an item"));
+///         }
+///         diesel::sql_query("INSERT INTO lines (order_id, item) VALUES (?, ?)")
+///             .bind::<diesel::sql_types::BigInt, _>(order)
+///             .bind::<diesel::sql_types::Text, _>(item)
+///             .execute(conn)?;
+///         Ok(())
+///     }
+///
+///     /// Every line in one transaction; a refused line is skipped alone.
+///     #[unit_of_work(factory = self.db)]
+///     fn place(&self, conn: &mut SqliteConnection, order: i64, items: &[&str]) -> Result<usize, Error> {
+///         let mut added = 0;
+///         for item in items {
+///             if self.add_line_in(conn, order, item).is_ok() {
+///                 added += 1;
+///             }
+///         }
+///         Ok(added)
+///     }
+/// }
+///
+/// let orders = Orders { db: SessionFactory::<SqliteConnection>::new(":memory:")? };
+/// # orders.db.run(&dbscope::UnitOptions::new("schema"), |s| diesel::sql_query("CREATE TABLE lines (order_id INTEGER, item TEXT NOT NULL)").execute(&mut **s).map_err(Error::from))?;
+/// orders.add_line(1, "tea")?;                            // a unit on its own
+/// assert_eq!(orders.place(2, &["milk", "", "bread"])?, 2); // one transaction
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// ## `requires_new`
+/// Runs the unit in a transaction of its own even when it is called inside
+/// another unit on the same factory (Spring's `REQUIRES_NEW`): it takes a
+/// second connection and commits or rolls back on its own, whatever the outer
+/// unit does afterwards. It never waits for that connection while the outer
+/// unit holds one: with none free it fails at once with `Phase::Nesting`
+/// instead of deadlocking a small pool. Outside another unit it is an
+/// ordinary unit. (Native diesel-async units do not take it yet.)
+///
+/// ```
+/// # use dbscope::{unit_of_work, Error, Phase, SessionFactory};
+/// # use diesel::prelude::*;
+/// #[unit_of_work(factory = db, requires_new)]
+/// fn audit(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<usize, Error> {
+///     Ok(diesel::sql_query("SELECT 1").execute(conn)?)
+/// }
+///
+/// #[unit_of_work(factory = db)]
+/// fn work(db: &SessionFactory<SqliteConnection>, conn: &mut SqliteConnection) -> Result<usize, Error> {
+///     audit(db) // a second connection, or an error at once
+/// }
+/// let one = SessionFactory::<SqliteConnection>::new(":memory:")?; // a pool of one
+/// assert_eq!(work(&one).unwrap_err().phase(), Phase::Nesting);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// ## `crate = path`
 /// Where the expansion finds this crate, for crates that re-export it under
 /// another path (default `::dbscope`). A quoted path (`crate = "my::db"`) works too.

@@ -5,6 +5,9 @@
 pub use crate::async_factory::AsyncSessionSource;
 pub use crate::factory::SessionSource;
 pub use crate::id::load_by_id;
+pub use crate::join::join_unit;
+#[cfg(feature = "async")]
+pub use crate::join::join_unit_native;
 pub use crate::macro_support::{
     require_isolation_levels, require_sqlite_locking, unit, unit_retrying, SupportsIsolationLevels,
     SupportsSqliteLocking, UnitResult,

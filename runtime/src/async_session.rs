@@ -28,6 +28,7 @@ use crate::commit_outcome::{
 use crate::error::{Error, Phase};
 use crate::options::UnitOptions;
 use crate::pool::{Lease, Native};
+use crate::round_trip::{no_reply_to_begin, no_reply_to_commit, no_reply_to_rollback, within};
 use crate::session::{nested_levels_error, warn_over_budget, ROLLBACK_AFTER_REFUSED_COMMIT};
 use crate::transient::{classify, TransientKind};
 
@@ -40,6 +41,10 @@ pub(crate) struct AsyncSession<'f, C: AsyncPoolableConnection> {
     opened_at: Instant,
     unit: &'static str,
     budget: Option<Duration>,
+    /// How long `BEGIN`, `COMMIT`, `ROLLBACK` and cleanup statements may wait
+    /// for the server's reply: the hold budget, or the checkout timeout when
+    /// the budget is off. Past it the connection is closed.
+    round_trip_bound: Duration,
     /// Statements that undo per-unit connection state when the transaction
     /// ends (SQLite read-only, MariaDB budget override).
     cleanup: [Option<String>; 2],
@@ -65,6 +70,7 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
         let inner = &factory.inner;
         let config = &inner.config;
         let budget = options.hold_budget().or(config.hold_budget);
+        let round_trip_bound = budget.unwrap_or(config.checkout_timeout);
         let mut attempts_left = config.max_size + 1;
         loop {
             let lease = factory.lease().await?;
@@ -95,20 +101,29 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
                 opened_at: Instant::now(),
                 unit: options.name(),
                 budget,
+                round_trip_bound,
                 cleanup: [
                     C::Dialect::end_sql(options).map(str::to_owned),
                     restore_budget,
                 ],
             };
-            let begun = match sql {
-                Some(sql) => session.connection().begin_with(sql).await,
-                None => {
-                    session.cleanup = [None, None];
-                    <C as AsyncConnection>::TransactionManager::begin_transaction(
-                        session.connection(),
-                    )
-                    .await
+            if sql.is_none() {
+                session.cleanup = [None, None];
+            }
+            let begin = async {
+                match sql {
+                    Some(sql) => session.connection().begin_with(sql).await,
+                    None => {
+                        <C as AsyncConnection>::TransactionManager::begin_transaction(
+                            session.connection(),
+                        )
+                        .await
+                    }
                 }
+            };
+            let Some(begun) = within(round_trip_bound, begin).await else {
+                // Dropped with `open` set: closed, never pooled.
+                return Err(no_reply_to_begin(options.name(), round_trip_bound));
             };
             match begun {
                 Ok(()) => return Ok(session),
@@ -163,15 +178,19 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
             && self.saw_failed_statement(own)
         {
             let unit = self.unit;
+            let first_failure = self.lease.signals().first_failure();
             let _ = self.rollback().await;
-            return Err(aborted_transaction_error(unit));
+            return Err(aborted_transaction_error(unit, first_failure));
         }
-        match self.connection().commit().await {
-            Ok(()) => {
+        let bound = self.round_trip_bound;
+        match within(bound, self.connection().commit()).await {
+            Some(Ok(())) => {
                 self.end().await;
                 Ok(())
             }
-            Err(error) => Err(self.commit_failed(error).await),
+            Some(Err(error)) => Err(self.commit_failed(error).await),
+            // `open` stays set: closed in drop, never pooled.
+            None => Err(no_reply_to_commit(self.unit, bound)),
         }
     }
 
@@ -190,18 +209,26 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
     #[cold]
     async fn commit_failed(&mut self, error: diesel::result::Error) -> Error {
         let base = self.factory.inner.config.base_depth();
+        let bound = self.round_trip_bound;
         let failure = CommitFailure::of(&error);
         if failure == CommitFailure::Refused {
             let at_rest = match depth(self.connection()) {
-                Some(depth) if depth > base => self.connection().rollback().await.is_ok(),
+                Some(depth) if depth > base => {
+                    matches!(
+                        within(bound, self.connection().rollback()).await,
+                        Some(Ok(()))
+                    )
+                }
                 Some(_) => {
                     if base == 0 {
-                        let _ = self
+                        let rollback = self
                             .connection()
-                            .batch_execute(ROLLBACK_AFTER_REFUSED_COMMIT)
-                            .await;
+                            .batch_execute(ROLLBACK_AFTER_REFUSED_COMMIT);
+                        // No reply: not at rest, closed in drop.
+                        within(bound, rollback).await.is_some()
+                    } else {
+                        true
                     }
-                    true
                 }
                 None => false,
             };
@@ -215,24 +242,30 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
     /// Rolls back. On failure the connection is closed (the server rolls back
     /// when it sees the connection end).
     pub(crate) async fn rollback(mut self) -> Result<(), Error> {
-        match self.connection().rollback().await {
-            Ok(()) => {
+        let bound = self.round_trip_bound;
+        match within(bound, self.connection().rollback()).await {
+            Some(Ok(())) => {
                 self.end().await;
                 Ok(())
             }
-            Err(error) => Err(Error::query(
+            Some(Err(error)) => Err(Error::query(
                 Phase::Rollback,
                 format!("rollback of unit of work `{}` failed", self.unit),
                 error,
             )),
+            None => Err(no_reply_to_rollback(self.unit, bound)),
         }
     }
 
     /// The transaction is over: undo per-unit connection state, then the
     /// connection may be pooled again if the transaction manager is at rest.
     async fn end(&mut self) {
+        let bound = self.round_trip_bound;
         for sql in std::mem::take(&mut self.cleanup).into_iter().flatten() {
-            if self.connection().batch_execute(&sql).await.is_err() {
+            if !matches!(
+                within(bound, self.connection().batch_execute(&sql)).await,
+                Some(Ok(()))
+            ) {
                 return; // `open` stays set: closed in drop.
             }
         }

@@ -76,17 +76,22 @@ pub(crate) const fn failed_statement_aborts_transaction(kind: BackendKind) -> bo
 }
 
 /// The error of a unit whose body returned `Ok` after one of its statements
-/// failed and aborted the transaction (PostgreSQL). The session rolled back.
+/// failed and aborted the transaction (PostgreSQL); `first_failure` names
+/// that statement and its error. The session rolled back.
 #[cold]
 #[inline(never)]
-pub(crate) fn aborted_transaction_error(unit: &str) -> Error {
+pub(crate) fn aborted_transaction_error(unit: &str, first_failure: Option<String>) -> Error {
+    let statement = first_failure.map_or_else(
+        || String::from("one of its statements failed"),
+        |failure| format!("its statement {failure} failed"),
+    );
     Error::new(
         Phase::Commit,
         format!(
-            "unit `{unit}` returned Ok after one of its statements failed, and PostgreSQL had \
-             aborted the transaction at that failure, so it was rolled back and nothing was \
-             committed; return the statement's error (`?`) instead of ignoring it, or run a \
-             statement that may fail inside `conn.transaction(..)`, a savepoint that can recover"
+            "unit `{unit}` returned Ok after {statement}, and PostgreSQL had aborted the \
+             transaction there, so it was rolled back and nothing was committed; return the \
+             statement's error (`?`) instead of ignoring it, or run a statement that may fail \
+             inside `conn.transaction(..)`, a savepoint that can recover"
         ),
     )
 }

@@ -45,11 +45,14 @@ mod detach;
 mod error;
 mod factory;
 mod id;
+mod join;
 mod macro_support;
 mod open_units;
 mod options;
 mod pool;
 mod redact;
+#[cfg(feature = "async")]
+mod round_trip;
 mod session;
 mod session_not_send;
 mod signals;
@@ -77,6 +80,7 @@ pub use detach::Detached;
 pub use error::{Error, Phase};
 pub use factory::{SessionFactory, SessionFactoryBuilder, SessionSource};
 pub use id::{load_by_id, Id, LoadById};
+pub use join::JoinableSession;
 pub use open_units::after_commit;
 pub use options::{Isolation, RetryPolicy, SqliteLock, UnitOptions};
 pub use redact::RedactedUrl;
@@ -90,6 +94,11 @@ pub use transient::{classify, is_transient, TransientKind};
 #[doc(hidden)] // bounds of the body a native unit runs: macro plumbing
 pub use unit_native::{AsyncUnitBody, AsyncUnitBodyMut};
 // The runner functions `#[unit_of_work]` expands to: reachable, not public API.
+#[doc(hidden)]
+pub use join::join_unit;
+#[cfg(feature = "async")]
+#[doc(hidden)]
+pub use join::join_unit_native;
 #[doc(hidden)]
 pub use unit::{run_unit, run_unit_retrying};
 #[cfg(feature = "tokio")]

@@ -22,6 +22,7 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 
 use crate::error::{Error, Phase};
+use crate::options::UnitOptions;
 
 type Work = Box<dyn FnOnce()>;
 
@@ -53,13 +54,31 @@ thread_local! {
 #[cold]
 #[inline(never)]
 pub(crate) fn nesting_error(unit: &str, outer: &str) -> Error {
+    let function = unit.rsplit("::").next().unwrap_or(unit);
     Error::new(
         Phase::Nesting,
         format!(
             "unit of work `{unit}` was called inside unit of work `{outer}` on the same \
              session factory; it would wait for a second connection while the first is \
-             held. Call a plain function that takes the session (`&mut Conn`) instead, \
-             or run `{unit}` after `{outer}` returns"
+             held. To join `{outer}`'s transaction, call `{function}_in(conn, ..)` (generated \
+             by `#[unit_of_work]` next to `{function}`) with the caller's connection; to run \
+             in a transaction of its own on a second connection, give `{function}` the \
+             `requires_new` option"
+        ),
+    )
+}
+
+/// A `requires_new` unit nested in `outer` found no free connection.
+#[cold]
+#[inline(never)]
+pub(crate) fn no_second_connection(unit: &str, outer: &str, max_size: usize) -> Error {
+    Error::new(
+        Phase::Nesting,
+        format!(
+            "unit of work `{unit}` (requires_new) needs a second connection while `{outer}` \
+             holds one on this thread, and none of the pool's {max_size} was free; it does not \
+             wait, as that could deadlock the pool. Raise `max_size`, or let it join \
+             `{outer}`'s transaction"
         ),
     )
 }
@@ -125,10 +144,14 @@ impl Registry {
 /// Fails with [`Phase::Nesting`] if a unit of work on `factory` is open on
 /// this thread; for callers that register later (the async flavour checks
 /// before it waits for a connection).
-pub(crate) fn check_not_nested(factory: u64, unit: &'static str) -> Result<(), Error> {
+/// With `requires_new`, nesting is allowed: the outer unit's name comes back.
+pub(crate) fn check_nesting(
+    factory: u64,
+    options: &UnitOptions,
+) -> Result<Option<&'static str>, Error> {
     OPEN.with(|open| match open.borrow().open_unit_on(factory) {
-        Some(outer) => Err(nesting_error(unit, outer)),
-        None => Ok(()),
+        Some(outer) if !options.is_requires_new() => Err(nesting_error(options.name(), outer)),
+        found => Ok(found),
     })
 }
 
@@ -144,20 +167,26 @@ pub(crate) struct Registration {
 
 impl Registration {
     /// Registers a unit of work on `factory`, failing fast if one is open on
-    /// it already.
+    /// it already, unless the unit `requires_new`: then the outer unit's name
+    /// comes back with the registration.
     #[inline]
-    pub(crate) fn unit(factory: u64, unit: &'static str) -> Result<Self, Error> {
-        // The closure returns two words (no error built inside the borrow), so
-        // the common path stays small enough to inline.
+    pub(crate) fn unit(
+        factory: u64,
+        options: &UnitOptions,
+    ) -> Result<(Self, Option<&'static str>), Error> {
+        let unit = options.name();
+        let requires_new = options.is_requires_new();
+        // The closure returns three words (no error built inside the borrow),
+        // so the common path stays small enough to inline.
         let opened = OPEN.with(|open| {
             let mut open = open.borrow_mut();
             match open.open_unit_on(factory) {
-                Some(outer) => Err(outer),
-                None => Ok(open.push(factory, Some(unit))),
+                Some(outer) if !requires_new => Err(outer),
+                found => Ok((open.push(factory, Some(unit)), found)),
             }
         });
         match opened {
-            Ok(id) => Ok(Self::new(id)),
+            Ok((id, outer)) => Ok((Self::new(id), outer)),
             Err(outer) => Err(nesting_error(unit, outer)),
         }
     }
@@ -223,6 +252,25 @@ fn run_work(work: Vec<Work>) {
     }
 }
 
+/// How much after-commit work is waiting on this thread: a unit that joins
+/// its caller's transaction notes it, and if its savepoint rolls back it
+/// drops what was registered since ([`drop_work_since`]).
+pub(crate) fn work_mark() -> usize {
+    OPEN.with(|open| open.borrow().work.len())
+}
+
+/// Drops the after-commit work registered since `mark` (by a joined unit
+/// whose savepoint rolled back), unrun.
+pub(crate) fn drop_work_since(mark: usize) {
+    let dropped = OPEN.with(|open| {
+        let mut open = open.borrow_mut();
+        let mark = mark.min(open.work.len());
+        open.work.split_off(mark)
+    });
+    // Outside the borrow: dropping a closure may touch the registry.
+    drop(dropped);
+}
+
 /// Registers `work` to run after the innermost session open on this thread
 /// commits; for code that was handed only `&mut Conn` (for example the body of
 /// a `#[unit_of_work]` function whose session parameter is a plain diesel
@@ -279,14 +327,21 @@ mod tests {
         let mut sessions: Vec<Registration> =
             (0..5).map(|_| Registration::session(factory)).collect();
         // A unit on the factory behind hand-opened sessions on it is still seen.
-        let mut unit = Registration::unit(factory, "outer").expect("first unit");
+        let (mut unit, outer) =
+            Registration::unit(factory, &UnitOptions::new("outer")).expect("first unit");
+        assert_eq!(outer, None);
         assert_eq!(
-            Registration::unit(factory, "inner")
+            Registration::unit(factory, &UnitOptions::new("inner"))
                 .err()
                 .map(|e| e.phase()),
             Some(Phase::Nesting)
         );
-        assert!(Registration::unit(factory + 1, "other factory").is_ok());
+        let (independent, outer) =
+            Registration::unit(factory, &UnitOptions::new("audit").requires_new(true))
+                .expect("requires_new may nest");
+        assert_eq!(outer, Some("outer"));
+        drop(independent);
+        assert!(Registration::unit(factory + 1, &UnitOptions::new("other factory")).is_ok());
         let innermost = log_job(&log, 100);
         after_commit(innermost).expect("a session is open");
         for (n, session) in (0..).zip(&sessions) {
@@ -307,6 +362,6 @@ mod tests {
             assert!(open.entries.is_empty() && open.work.is_empty());
         });
         assert!(after_commit(|| ()).is_err(), "nothing is open any more");
-        assert!(Registration::unit(factory, "after all closed").is_ok());
+        assert!(Registration::unit(factory, &UnitOptions::new("after all closed")).is_ok());
     }
 }

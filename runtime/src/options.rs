@@ -167,6 +167,7 @@ pub struct UnitOptions {
     sqlite_lock: Option<SqliteLock>,
     retry: Option<RetryPolicy>,
     budget: Option<Duration>,
+    requires_new: bool,
 }
 
 impl UnitOptions {
@@ -186,6 +187,7 @@ impl UnitOptions {
             sqlite_lock: None,
             retry: None,
             budget: None,
+            requires_new: false,
         }
     }
 
@@ -292,6 +294,32 @@ impl UnitOptions {
     /// ```
     pub const fn retry_policy(&self) -> Option<RetryPolicy> {
         self.retry
+    }
+
+    /// Runs the unit in a transaction of its own even when it is called
+    /// inside another unit of work on the same factory (Spring's
+    /// `REQUIRES_NEW`): it takes a second connection, commits or rolls back
+    /// on its own, and the outer unit goes on whatever it did. It never waits
+    /// for that connection while the outer unit holds one: with none free it
+    /// fails at once with [`Phase::Nesting`](crate::Phase::Nesting) instead of
+    /// deadlocking a small pool. Outside another unit it is an ordinary unit.
+    ///
+    /// ```
+    /// let audit = dbscope_runtime::UnitOptions::new("audit::record").requires_new(true);
+    /// assert!(audit.is_requires_new());
+    /// ```
+    pub const fn requires_new(mut self, requires_new: bool) -> Self {
+        self.requires_new = requires_new;
+        self
+    }
+
+    /// Whether the unit runs in a transaction of its own when nested.
+    ///
+    /// ```
+    /// assert!(!dbscope_runtime::UnitOptions::new("x").is_requires_new());
+    /// ```
+    pub const fn is_requires_new(&self) -> bool {
+        self.requires_new
     }
 
     /// The hold-time budget of this unit, if it overrides the factory's.

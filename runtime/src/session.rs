@@ -260,9 +260,10 @@ impl<C: PoolableConnection> Session<C> {
     #[cold]
     #[inline(never)]
     fn refuse_aborted(mut self) -> Error {
+        let first_failure = self.lease.signals().first_failure();
         let _ = self.rollback_now();
         self.end();
-        aborted_transaction_error(self.unit)
+        aborted_transaction_error(self.unit, first_failure)
     }
 
     /// Rolls back. The connection goes back to the pool (or is closed if the

@@ -9,11 +9,13 @@
 //!   back. On PostgreSQL that transaction is aborted: its `COMMIT` would roll
 //!   back silently and report success, so the session refuses to commit.
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::result::Error as DieselError;
+use parking_lot::Mutex;
 
 use crate::transient::{classify, TransientKind};
 
@@ -30,6 +32,9 @@ pub(crate) struct Signals {
     /// The lowest depth at which a server-side statement error happened and
     /// was not rolled back since; 0 when there is none.
     failed_at: AtomicU32,
+    /// The statement that failed first at `failed_at` and its error, for the
+    /// message (SQL only: bind values are never kept).
+    first_failure: Mutex<Option<String>>,
 }
 
 impl Signals {
@@ -66,7 +71,13 @@ impl Signals {
         failed_at != 0 && failed_at >= own_depth
     }
 
-    fn record_error(&self, error: &DieselError) {
+    /// The statement that failed first and was not rolled back, with its
+    /// error, when there is one.
+    pub(crate) fn first_failure(&self) -> Option<String> {
+        self.first_failure.lock().clone()
+    }
+
+    fn record_error(&self, error: &DieselError, statement: &dyn fmt::Display) {
         if let Some(kind) = classify(error) {
             self.transient.store(kind as u8 + 1, Ordering::Relaxed);
             if kind == TransientKind::ConnectionLost {
@@ -80,13 +91,14 @@ impl Signals {
             let failed_at = self.failed_at.load(Ordering::Relaxed);
             if depth != 0 && (failed_at == 0 || depth < failed_at) {
                 self.failed_at.store(depth, Ordering::Relaxed);
+                *self.first_failure.lock() = Some(describe_failure(statement, error));
             }
         }
     }
 
     fn record(&self, seen: Seen<'_>) {
         match seen {
-            Seen::Failed(error) => self.record_error(error),
+            Seen::Failed(error, statement) => self.record_error(error, statement),
             Seen::Begin(depth) => self.depth.store(depth, Ordering::Relaxed),
             Seen::Commit(depth) => self.depth.store(depth - 1, Ordering::Relaxed),
             Seen::Rollback(depth) => {
@@ -100,9 +112,24 @@ impl Signals {
     }
 }
 
+/// `` `statement` (error) ``, the statement's SQL cut short, without binds.
+#[cold]
+#[inline(never)]
+fn describe_failure(statement: &dyn fmt::Display, error: &DieselError) -> String {
+    const LONGEST: usize = 200;
+    let text = statement.to_string();
+    // diesel's debug form appends ` -- binds: [..]`: values stay out of logs.
+    let sql = text.split(" -- binds:").next().unwrap_or_default().trim();
+    let sql = match sql.char_indices().nth(LONGEST) {
+        Some((cut, _)) => format!("{}...", &sql[..cut]),
+        None => sql.to_owned(),
+    };
+    format!("`{sql}` ({error})")
+}
+
 /// The instrumentation events the signals care about.
 enum Seen<'a> {
-    Failed(&'a DieselError),
+    Failed(&'a DieselError, &'a dyn fmt::Display),
     Begin(u32),
     Commit(u32),
     Rollback(u32),
@@ -112,8 +139,10 @@ impl<'a> Seen<'a> {
     fn of(event: &InstrumentationEvent<'a>) -> Option<Self> {
         Some(match event {
             InstrumentationEvent::FinishQuery {
-                error: Some(error), ..
-            } => Seen::Failed(error),
+                error: Some(error),
+                query,
+                ..
+            } => Seen::Failed(error, *query),
             InstrumentationEvent::BeginTransaction { depth, .. } => Seen::Begin(depth.get()),
             InstrumentationEvent::CommitTransaction { depth, .. } => Seen::Commit(depth.get()),
             InstrumentationEvent::RollbackTransaction { depth, .. } => Seen::Rollback(depth.get()),
@@ -139,6 +168,8 @@ mod tests {
 
     use super::*;
 
+    const INSERT: &str = "INSERT INTO t (id) VALUES ($1) -- binds: [\"secret\"]";
+
     fn server_error() -> DieselError {
         DieselError::DatabaseError(
             DatabaseErrorKind::UniqueViolation,
@@ -153,8 +184,14 @@ mod tests {
         let (signals, _recorder) = Signals::install();
         signals.begin_attempt();
         signals.record(Seen::Begin(1));
-        signals.record(Seen::Failed(&server_error()));
+        signals.record(Seen::Failed(&server_error(), &INSERT));
         assert!(signals.failed_statement_not_rolled_back(1));
+        assert_eq!(
+            signals.first_failure().as_deref(),
+            Some(
+                "`INSERT INTO t (id) VALUES ($1)` (duplicate key value violates unique constraint)"
+            )
+        );
         signals.record(Seen::Rollback(1));
         assert!(!signals.failed_statement_not_rolled_back(1));
     }
@@ -165,7 +202,7 @@ mod tests {
         signals.begin_attempt();
         signals.record(Seen::Begin(1));
         signals.record(Seen::Begin(2));
-        signals.record(Seen::Failed(&server_error()));
+        signals.record(Seen::Failed(&server_error(), &INSERT));
         assert!(signals.failed_statement_not_rolled_back(1));
         signals.record(Seen::Rollback(2));
         assert!(!signals.failed_statement_not_rolled_back(1));
@@ -177,7 +214,7 @@ mod tests {
         signals.begin_attempt();
         signals.record(Seen::Begin(1));
         signals.record(Seen::Begin(2));
-        signals.record(Seen::Failed(&server_error()));
+        signals.record(Seen::Failed(&server_error(), &INSERT));
         signals.record(Seen::Commit(2));
         assert!(signals.failed_statement_not_rolled_back(1));
     }
@@ -185,10 +222,10 @@ mod tests {
     #[test]
     fn a_client_side_error_or_one_outside_a_transaction_is_not_counted() {
         let (signals, _recorder) = Signals::install();
-        signals.record(Seen::Failed(&server_error()));
+        signals.record(Seen::Failed(&server_error(), &INSERT));
         assert!(!signals.failed_statement_not_rolled_back(1));
         signals.record(Seen::Begin(1));
-        signals.record(Seen::Failed(&DieselError::NotFound));
+        signals.record(Seen::Failed(&DieselError::NotFound, &INSERT));
         assert!(!signals.failed_statement_not_rolled_back(1));
     }
 
@@ -200,7 +237,7 @@ mod tests {
             DatabaseErrorKind::ClosedConnection,
             Box::new(String::from("server closed the connection unexpectedly")),
         );
-        signals.record(Seen::Failed(&lost));
+        signals.record(Seen::Failed(&lost, &INSERT));
         assert!(signals.saw_transient() && signals.is_lost());
         signals.begin_attempt();
         assert!(!signals.failed_statement_not_rolled_back(1));

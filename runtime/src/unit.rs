@@ -6,7 +6,7 @@ use std::thread;
 use crate::backend::PoolableConnection;
 use crate::error::Error;
 use crate::factory::{SessionFactory, SessionSource};
-use crate::open_units::{AfterCommit, Registration};
+use crate::open_units::{no_second_connection, AfterCommit, Registration};
 use crate::options::UnitOptions;
 use crate::session::Session;
 
@@ -142,10 +142,33 @@ impl<C: PoolableConnection> SessionFactory<C> {
     /// unit on this factory and thread, before it waits for a connection.
     #[inline]
     pub(crate) fn unit_session(&self, options: &UnitOptions) -> Result<Session<C>, Error> {
-        let registration = Registration::unit(self.id(), options.name())?;
+        let (registration, outer) = Registration::unit(self.id(), options)?;
         let deadline = self.deadline();
-        let slot = self.pool.acquire_slot_blocking(deadline)?;
+        let slot = match outer {
+            None => self.pool.acquire_slot_blocking(deadline)?,
+            Some(outer) => self.second_slot(options, outer)?,
+        };
         self.open(slot, options, deadline, registration)
+    }
+
+    /// The slot of a `requires_new` unit nested in `outer`: taken only if one
+    /// is free now, since waiting while `outer` holds a connection could
+    /// deadlock the pool.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn second_slot(
+        &self,
+        options: &UnitOptions,
+        outer: &'static str,
+    ) -> Result<crate::pool::Slot<C>, Error> {
+        self.pool
+            .acquire_slot_blocking(std::time::Instant::now())
+            .map_err(|error| match error.phase() {
+                crate::error::Phase::CheckoutTimeout => {
+                    no_second_connection(options.name(), outer, self.stats().max_size)
+                }
+                _ => error,
+            })
     }
 
     /// Runs `body` as one unit of work: checkout, begin, body, commit on `Ok`,

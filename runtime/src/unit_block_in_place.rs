@@ -18,7 +18,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::error::Error;
 use crate::factory::SessionSource;
-use crate::open_units::{check_not_nested, Registration};
+use crate::open_units::{check_nesting, Registration};
 use crate::options::UnitOptions;
 use crate::session::Session;
 use crate::unit::{count_retry, finish, retry_delay, Attempt};
@@ -46,11 +46,14 @@ where
     F: FnOnce(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
-    check_not_nested(factory.id(), options.name())?;
+    let outer = check_nesting(factory.id(), options)?;
     let deadline = factory.deadline();
-    let slot = factory.pool.acquire_slot_async(deadline).await?;
+    let slot = match outer {
+        None => factory.pool.acquire_slot_async(deadline).await?,
+        Some(outer) => factory.second_slot(options, outer)?,
+    };
     off_the_executor(move || {
-        let registration = Registration::unit(factory.id(), options.name())?;
+        let (registration, _) = Registration::unit(factory.id(), options)?;
         let mut session = factory.open(slot, options, deadline, registration)?;
         let result = body(&mut session);
         let (attempt, after_commit) = finish(session, result);
@@ -83,11 +86,14 @@ where
     let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
     let mut attempt = 1;
     loop {
-        check_not_nested(factory.id(), options.name())?;
+        let outer = check_nesting(factory.id(), options)?;
         let deadline: Instant = factory.deadline();
-        let slot = factory.pool.acquire_slot_async(deadline).await?;
+        let slot = match outer {
+            None => factory.pool.acquire_slot_async(deadline).await?,
+            Some(outer) => factory.second_slot(options, outer)?,
+        };
         let outcome = off_the_executor(|| {
-            let registration = Registration::unit(factory.id(), options.name())?;
+            let (registration, _) = Registration::unit(factory.id(), options)?;
             let mut session = factory.open(slot, options, deadline, registration)?;
             let result = body(&mut session);
             let (attempt, after_commit) = finish(session, result);

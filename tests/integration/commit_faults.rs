@@ -250,6 +250,56 @@ fn stalled_peer_begin_is_bounded<S: CommitServer>(test: &str, native: bool) {
         .expect_err("no transaction through a stalled peer");
 }
 
+/// Issue 12: a `COMMIT` the peer never answers (the proxy stalls as the
+/// body returns) ends within the unit's budget with an unknown outcome,
+/// never "rolled back"; the report is true whatever the server did with the
+/// `COMMIT` once the stall ended.
+fn stalled_commit_is_bounded_and_unknown<S: CommitServer>(test: &str, native: bool) {
+    let Some(setup) = setup::<S>(test) else {
+        return;
+    };
+    let options = UnitOptions::new("it::stalled_commit").budget(Duration::from_secs(1));
+    let insert = format!("INSERT INTO {} (k) VALUES (1)", setup.table);
+    let (proxy, proxied) = (Arc::clone(&setup.proxy), setup.proxied.clone());
+    let (tx, rx) = mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let outcome = if native {
+            let factory = AsyncSessionFactory::<S::Async>::builder(&proxied)
+                .max_size(1)
+                .checkout_timeout(Duration::from_secs(1))
+                .build()
+                .expect("factory");
+            io_runtime().block_on(factory.run(&options, async |conn: &mut S::Async| {
+                diesel_async::SimpleAsyncConnection::batch_execute(conn, &insert).await?;
+                proxy.stall();
+                Ok::<_, Error>(())
+            }))
+        } else {
+            let factory = SessionFactory::<S::Conn>::builder(&proxied)
+                .max_size(1)
+                .checkout_timeout(Duration::from_secs(1))
+                .build()
+                .expect("factory");
+            factory.run(&options, |s| {
+                diesel::connection::SimpleConnection::batch_execute(&mut **s, &insert)?;
+                proxy.stall();
+                Ok::<_, Error>(())
+            })
+        };
+        let _ = tx.send(Report::of(&outcome));
+    });
+    let report = rx.recv_timeout(GIVE_UP);
+    setup.proxy.release();
+    worker.join().expect("worker");
+    let report = report.expect("the unit did not return while the peer withheld the COMMIT reply");
+    assert!(matches!(report, Report::Unknown(_)), "{report:?}");
+    let rows = rows_per_key::<S>(&setup.url, &setup.table)
+        .get(&1)
+        .copied()
+        .unwrap_or(0);
+    assert!(report.is_truthful(rows), "{report:?} with {rows} row(s)");
+}
+
 macro_rules! commit_fault_tests {
     ($server:ty) => {
         use super::*;
@@ -302,7 +352,17 @@ macro_rules! commit_fault_tests {
         }
 
         #[test]
-        #[ignore = "issue 12: no statement timeout; BEGIN on a stalled peer waits until the peer answers"]
+        #[ignore = "issue 12: libpq and libmysqlclient offer no per-call timeout through diesel; a blocking COMMIT on a stalled peer waits until the peer answers"]
+        fn blocking_stalled_commit_is_bounded_and_unknown() {
+            stalled_commit_is_bounded_and_unknown::<$server>("b_stall_commit", false);
+        }
+
+        #[test]
+        fn native_stalled_commit_is_bounded_and_unknown() {
+            stalled_commit_is_bounded_and_unknown::<$server>("n_stall_commit", true);
+        }
+
+        #[test]
         fn native_stalled_peer_begin_is_bounded() {
             stalled_peer_begin_is_bounded::<$server>("n_stall_begin", true);
         }

@@ -18,6 +18,8 @@ mod classify;
 mod commit_faults;
 #[cfg(all(feature = "async", any(feature = "postgres", feature = "mysql")))]
 mod commit_outcomes;
+#[cfg(feature = "async")]
+mod composition;
 mod conn_strings;
 #[cfg(all(feature = "tokio", feature = "serde"))]
 mod detach;

@@ -458,6 +458,12 @@ pub fn swallowed_failure_is_not_reported_as_committed<D: Driver>(ctx: &Ctx<D::B>
             error.to_string().contains("nothing was committed"),
             "{error}"
         );
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("statement `{}`", ctx.insert_sql(1, 1))),
+            "the error names the statement that failed first: {error}"
+        );
         assert!(!ctx.has_row(1));
     } else {
         assert_eq!(result.expect("the other statements commit"), 0);

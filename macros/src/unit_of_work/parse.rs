@@ -52,6 +52,14 @@ const OPTIONS: OptionTable<RawOptions> = OptionTable {
             parse: RawOptions::parse_budget_ms,
         },
         OptionSpec {
+            key: "requires_new",
+            parse: |raw, meta, key, errors| set_flag(&mut raw.requires_new, meta, key, errors),
+        },
+        OptionSpec {
+            key: "joinable",
+            parse: |raw, meta, key, errors| set_flag(&mut raw.joinable, meta, key, errors),
+        },
+        OptionSpec {
             key: "crate",
             parse: |raw, meta, key, errors| set_crate(&mut raw.krate, meta, key, errors),
         },
@@ -101,6 +109,8 @@ pub(crate) struct RawOptions {
     immediate: Option<Written<()>>,
     exclusive: Option<Written<()>>,
     budget_ms: Option<Written<LitInt>>,
+    requires_new: Option<Written<()>>,
+    joinable: Option<Written<()>>,
     krate: Option<Written<Path>>,
     /// Whether a `factory` key was written, well-formed or not, or parsing
     /// stopped early: either way "missing `factory`" would be a second error.
@@ -134,6 +144,11 @@ pub(crate) struct Options {
     pub(crate) sqlite_lock: Option<(SqliteLock, Span)>,
     /// `budget_ms`.
     pub(crate) budget_ms: Option<u64>,
+    /// `requires_new`: a transaction of its own even inside another unit.
+    pub(crate) requires_new: bool,
+    /// `joinable`: also generate the `name_in` twin that joins the caller's
+    /// transaction.
+    pub(crate) joinable: bool,
     /// The path of the `dbscope` crate.
     pub(crate) krate: Path,
 }
@@ -380,6 +395,8 @@ impl RawOptions {
             retry,
             sqlite_lock,
             budget_ms,
+            requires_new: self.requires_new.is_some(),
+            joinable: self.joinable.is_some(),
             krate,
         })
     }
