@@ -11,26 +11,18 @@ use crate::signals::Signals;
 
 impl<C, D: Driver<C>> Slot<C, D> {
     /// What the driver must do next. Applies [`Shared::plan`] to an idle
-    /// connection the first time it is asked.
+    /// connection: one to reuse stays as it is and is handed out by
+    /// [`into_lease`](Self::into_lease).
     #[inline]
     pub(crate) fn next(&mut self) -> Step {
-        match std::mem::replace(&mut self.grant, Grant::Spent) {
-            Grant::Ready(tracked) => {
-                self.grant = Grant::Ready(tracked);
-                Step::Ready
-            }
-            Grant::Idle(tracked) => match self.shared.plan(&tracked, self.now) {
-                Plan::Reuse => {
-                    self.grant = Grant::Ready(tracked);
-                    Step::Ready
-                }
-                Plan::Validate => self.validate(tracked),
-                Plan::Recycle => self.recycle(tracked),
+        match &self.grant {
+            Grant::Idle(tracked) => match self.shared.plan(tracked, self.now) {
+                Plan::Reuse => Step::Ready,
+                Plan::Validate => self.validate(),
+                Plan::Recycle => self.recycle(),
             },
-            Grant::Pinging(tracked) => {
-                self.grant = Grant::Pinging(tracked);
-                Step::Ping
-            }
+            Grant::Ready(_) => Step::Ready,
+            Grant::Pinging(_) => Step::Ping,
             Grant::Create | Grant::Spent => {
                 self.grant = Grant::Create;
                 Step::Connect
@@ -39,21 +31,23 @@ impl<C, D: Driver<C>> Slot<C, D> {
     }
 
     #[cold]
-    fn validate(&mut self, tracked: Box<Tracked<C>>) -> Step {
+    fn validate(&mut self) -> Step {
         self.shared
             .counters
             .validations
             .fetch_add(1, Ordering::Relaxed);
-        self.grant = Grant::Pinging(tracked);
+        if let Grant::Idle(tracked) = std::mem::replace(&mut self.grant, Grant::Spent) {
+            self.grant = Grant::Pinging(tracked);
+        }
         Step::Ping
     }
 
     #[cold]
-    fn recycle(&mut self, tracked: Box<Tracked<C>>) -> Step {
+    fn recycle(&mut self) -> Step {
         let counters = &self.shared.counters;
         counters.recycled.fetch_add(1, Ordering::Relaxed);
         counters.connections_closed.fetch_add(1, Ordering::Relaxed);
-        drop(tracked);
+        // Dropping the idle connection closes it; the place stays reserved.
         self.grant = Grant::Create;
         Step::Connect
     }
@@ -97,7 +91,9 @@ impl<C, D: Driver<C>> Slot<C, D> {
     /// Hands the ready connection out, after [`Step::Ready`].
     #[inline]
     pub(crate) fn into_lease(mut self) -> Lease<C, D> {
-        let Grant::Ready(tracked) = std::mem::replace(&mut self.grant, Grant::Spent) else {
+        let (Grant::Ready(tracked) | Grant::Idle(tracked)) =
+            std::mem::replace(&mut self.grant, Grant::Spent)
+        else {
             unreachable!("`into_lease` follows `Step::Ready`");
         };
         let counters = &self.shared.counters;
