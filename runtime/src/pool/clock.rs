@@ -17,11 +17,11 @@ pub(crate) enum Clock {
     Real,
     /// Moves only when a test says so; waiters have no safety-net wake, so a
     /// test that passes proves every wake-up it needed came from the pool.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "tokio"))]
     Manual(std::sync::Arc<ManualClock>),
     /// tokio's clock (paused in tests: it jumps to the next timer when every
     /// task is idle).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "async"))]
     Tokio,
 }
 
@@ -31,9 +31,9 @@ impl Clock {
     pub(crate) fn now(&self) -> Instant {
         match self {
             Clock::Real => Instant::now(),
-            #[cfg(test)]
+            #[cfg(all(test, feature = "tokio"))]
             Clock::Manual(clock) => clock.now(),
-            #[cfg(test)]
+            #[cfg(all(test, feature = "async"))]
             Clock::Tokio => tokio::time::Instant::now().into_std(),
         }
     }
@@ -43,7 +43,7 @@ impl Clock {
     pub(crate) fn wait_for(&self, now: Instant, deadline: Instant) -> Duration {
         let left = deadline.saturating_duration_since(now);
         match self {
-            #[cfg(test)]
+            #[cfg(all(test, feature = "tokio"))]
             Clock::Manual(_) => left.min(Duration::from_secs(3600)),
             _ => left.min(WAKE_INTERVAL),
         }
@@ -51,13 +51,13 @@ impl Clock {
 }
 
 /// A clock that moves only when told.
-#[cfg(test)]
+#[cfg(all(test, feature = "tokio"))]
 pub(crate) struct ManualClock {
     start: Instant,
     offset: parking_lot::Mutex<Duration>,
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tokio"))]
 impl ManualClock {
     pub(crate) fn new() -> std::sync::Arc<Self> {
         std::sync::Arc::new(ManualClock {

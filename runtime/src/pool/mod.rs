@@ -29,7 +29,8 @@ mod clock;
 mod lease;
 #[cfg(feature = "async")]
 mod native;
-#[cfg(test)]
+// The tests poll async waiters by hand: they need the `tokio` feature.
+#[cfg(all(test, feature = "tokio"))]
 mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -519,7 +520,7 @@ impl<C, D: Driver<C>> Shared<C, D> {
 
     /// Wakes every waiter, as the safety-net interval would: what a test does
     /// after moving its clock.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "tokio"))]
     pub(crate) fn wake_all(&self) {
         self.released.notify(usize::MAX);
     }
