@@ -11,6 +11,14 @@
            The guide (the README) is this page when the docs are built with every feature: \
            `cargo doc --all-features --open`."
 )]
+/// Your first service with dbscope: handler, repository, units of work, an
+/// error type, tests with a database of their own, and what the compile-time
+/// checks do not see. (The text is `docs/first-service.md`; its examples run
+/// as doctests.)
+#[cfg(dbscope_all_features)]
+#[doc = include_str!("../docs/first-service.md")]
+pub mod guide {}
+
 #[cfg(any(feature = "tokio", feature = "async"))]
 pub use dbscope_runtime::spawn_after_commit;
 pub use dbscope_runtime::{
@@ -166,11 +174,16 @@ pub use dbscope_runtime::{
 /// # Ok::<(), Error>(())
 /// ```
 ///
-/// ## `immediate`, `exclusive`
-/// SQLite lock modes: `BEGIN IMMEDIATE` takes the write lock at once, so a
-/// writer waits at `BEGIN` instead of failing mid-transaction;
-/// `BEGIN EXCLUSIVE` also keeps readers out. At most one of them; on a
-/// PostgreSQL or MySQL factory either is a compile error.
+/// ## `immediate`, `exclusive`, `deferred`
+/// SQLite lock modes. A unit that is not `read_only` begins with
+/// `BEGIN IMMEDIATE` by default: it takes the write lock at once, so a writer
+/// waits at `BEGIN` (under the busy timeout) instead of failing at its first
+/// write with `database is locked`, which is what a deferred transaction that
+/// reads and then writes does when another writer holds the lock. Read-only
+/// units begin deferred, so readers run beside a writer. `exclusive`
+/// (`BEGIN EXCLUSIVE`) also keeps readers out; `deferred` asks for SQLite's
+/// own default for a unit that knows it needs no lock up front. At most one of
+/// them; on a PostgreSQL or MySQL factory any of them is a compile error.
 ///
 /// ```
 /// # use dbscope::{unit_of_work, Error, SessionFactory};

@@ -25,8 +25,9 @@ const FEATURES: [(&str, bool); 6] = [
 ];
 
 /// Every example with the features it requires (as in Cargo.toml).
-const EXAMPLES: [(&str, &[&str]); 3] = [
+const EXAMPLES: [(&str, &[&str]); 4] = [
     ("quickstart", &["sqlite"]),
+    ("generic_repository", &["sqlite"]),
     ("llm_service", &["sqlite", "tokio"]),
     ("job_worker", &["sqlite", "serde"]),
 ];
@@ -152,6 +153,22 @@ fn check_quickstart(url: Option<&str>) {
     );
 }
 
+fn check_generic_repository(url: Option<&str>) {
+    let output = run("generic_repository", &[], url);
+    assert_prints(&output, &["sqlite: 2 notes through one repository"]);
+    if let Some(url) = url {
+        let backend = if url.starts_with("postgres") {
+            "postgres"
+        } else {
+            "mysql"
+        };
+        assert_prints(
+            &output,
+            &[&format!("{backend}: 2 notes through one repository")],
+        );
+    }
+}
+
 fn check_llm_service(url: Option<&str>) {
     let args = ["--load", "40", "--concurrency", "20", "--model-ms", "50"];
     let output = run("llm_service", &args, url);
@@ -214,6 +231,11 @@ fn quickstart_runs_on_sqlite() {
 }
 
 #[test]
+fn generic_repository_runs_on_sqlite() {
+    check_generic_repository(None);
+}
+
+#[test]
 fn llm_service_load_on_sqlite_keeps_the_pool_healthy() {
     check_llm_service(None);
 }
@@ -227,6 +249,7 @@ fn job_worker_runs_on_sqlite() {
 fn examples_run_on_the_servers() {
     for url in servers() {
         check_quickstart(Some(&url));
+        check_generic_repository(Some(&url));
         check_llm_service(Some(&url));
         if url.starts_with("postgres") {
             check_job_worker(Some(&url));

@@ -45,6 +45,8 @@ pub(crate) struct AsyncSession<'f, C: AsyncPoolableConnection> {
     /// for the server's reply: the hold budget, or the checkout timeout when
     /// the budget is off. Past it the connection is closed.
     round_trip_bound: Duration,
+    /// The unit's span (current when the session began): records the held time.
+    span: tracing::Span,
     /// Statements that undo per-unit connection state when the transaction
     /// ends (SQLite read-only, MariaDB budget override).
     cleanup: [Option<String>; 2],
@@ -102,6 +104,7 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
                 unit: options.name(),
                 budget,
                 round_trip_bound,
+                span: tracing::Span::current(),
                 cleanup: [
                     C::Dialect::end_sql(options).map(str::to_owned),
                     restore_budget,
@@ -294,5 +297,6 @@ impl<C: AsyncPoolableConnection> Drop for AsyncSession<'_, C> {
         if let Some(budget) = self.budget.filter(|budget| held > *budget) {
             warn_over_budget(self.unit, held, budget);
         }
+        crate::unit_span::record_held(&self.span, held);
     }
 }

@@ -222,27 +222,33 @@ where
             )
         })?;
     let own = depth(conn);
+    let mark = crate::after_commit_native::mark();
     let result = body(conn).await;
     match result {
         Ok(value) => {
             if let (Some(own), Some(now)) = (own, depth(conn)) {
                 if now > own {
+                    crate::after_commit_native::drop_since(mark);
                     return Err(E::from(nested_levels_error(unit, now - own)));
                 }
             }
             match Manager::<C>::commit_transaction(conn).await {
                 Ok(()) => Ok(value),
-                Err(error) => Err(E::from(Error::query(
-                    Phase::Commit,
-                    format!(
-                        "the savepoint of unit `{unit}` could not be released, so its work is \
-                         not part of its caller's transaction"
-                    ),
-                    error,
-                ))),
+                Err(error) => {
+                    crate::after_commit_native::drop_since(mark);
+                    Err(E::from(Error::query(
+                        Phase::Commit,
+                        format!(
+                            "the savepoint of unit `{unit}` could not be released, so its work \
+                             is not part of its caller's transaction"
+                        ),
+                        error,
+                    )))
+                }
             }
         }
         Err(error) => {
+            crate::after_commit_native::drop_since(mark);
             let _ = Manager::<C>::rollback_transaction(conn).await;
             Err(error)
         }

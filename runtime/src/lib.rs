@@ -30,6 +30,8 @@
 //!   blocking flavour.
 
 #[cfg(feature = "async")]
+mod after_commit_native;
+#[cfg(feature = "async")]
 mod async_checkout;
 #[cfg(feature = "async")]
 mod async_factory;
@@ -66,6 +68,7 @@ mod unit;
 mod unit_block_in_place;
 #[cfg(feature = "async")]
 mod unit_native;
+mod unit_span;
 
 #[cfg(feature = "async")]
 pub use async_checkout::AsyncPooledConnection;

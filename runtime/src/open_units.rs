@@ -247,6 +247,7 @@ impl AfterCommit {
 #[cold]
 #[inline(never)]
 fn run_work(work: Vec<Work>) {
+    tracing::debug!(target: "dbscope", jobs = work.len(), "running after-commit work");
     for job in work {
         job();
     }

@@ -56,10 +56,14 @@ impl Isolation {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SqliteLock {
-    /// `BEGIN DEFERRED`, SQLite's default: locks are taken on first use.
+    /// `BEGIN DEFERRED`: locks are taken on first use. The default of
+    /// read-only units; a unit that reads and then writes under it fails with
+    /// `database is locked` when another writer holds the lock, without
+    /// waiting for the busy timeout.
     Deferred,
     /// `BEGIN IMMEDIATE`: take the write lock at once, so a writer waits at
-    /// `BEGIN` (under `busy_timeout`) instead of failing mid-transaction.
+    /// `BEGIN` (under `busy_timeout`) instead of failing mid-transaction. The
+    /// default of units that are not read-only.
     Immediate,
     /// `BEGIN EXCLUSIVE`.
     Exclusive,

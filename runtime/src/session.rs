@@ -14,6 +14,7 @@ use crate::error::{Error, Phase};
 use crate::open_units::{AfterCommit, Registration};
 use crate::options::UnitOptions;
 use crate::pool::Lease;
+use crate::unit_span::record_held;
 
 /// A `BEGIN` that failed, with what the caller needs to try another connection.
 pub(crate) struct BeginFailure<C: PoolableConnection> {
@@ -57,6 +58,9 @@ pub struct Session<C: PoolableConnection> {
     cleanup: Option<Box<Cleanup>>,
     finished: bool,
     after_commit: Registration,
+    /// The span of the unit (the current span when the session began), which
+    /// records how long the connection was held.
+    span: tracing::Span,
     _stay_on_thread: crate::session_not_send::StayOnThread,
 }
 
@@ -99,6 +103,7 @@ impl<C: PoolableConnection> Session<C> {
                 cleanup,
                 finished: false,
                 after_commit: registration,
+                span: tracing::Span::current(),
                 _stay_on_thread: PhantomData,
             }),
             Err(error) => Err(Box::new(BeginFailure {
@@ -336,6 +341,7 @@ impl<C: PoolableConnection> Session<C> {
         if let Some(budget) = self.budget.filter(|budget| held > *budget) {
             warn_over_budget(self.unit, held, budget);
         }
+        record_held(&self.span, held);
         self.lease.release(now, held);
     }
 

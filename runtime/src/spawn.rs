@@ -6,7 +6,8 @@ use crate::error::Error;
 use crate::open_units::after_commit;
 
 /// Spawns `future` on the current tokio runtime once the innermost session
-/// open on this thread commits; drops it unspawned if that session rolls back.
+/// open on this thread (or the native async unit this task is in) commits;
+/// drops it unspawned if that session rolls back.
 ///
 /// This is the short path for "start a job for the row I just wrote": the
 /// task can never run before the row is visible to other connections, and
@@ -17,7 +18,7 @@ use crate::open_units::after_commit;
 ///
 /// # Errors
 /// [`Phase::Nesting`](crate::Phase::Nesting) when no session is open on this
-/// thread (call it inside a unit of work).
+/// thread and the task is in no native unit (call it inside a unit of work).
 ///
 /// # Panics
 /// When called outside a tokio runtime, like `tokio::spawn`.
@@ -48,7 +49,14 @@ where
     F::Output: Send + 'static,
 {
     let handle = tokio::runtime::Handle::current();
-    after_commit(move || {
+    let work = Box::new(move || {
         drop(handle.spawn(future));
-    })
+    });
+    // Inside a native async unit: its task-local list.
+    #[cfg(feature = "async")]
+    let work = match crate::after_commit_native::register(work) {
+        Ok(()) => return Ok(()),
+        Err(work) => work,
+    };
+    after_commit(work)
 }

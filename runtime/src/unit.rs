@@ -3,12 +3,15 @@
 
 use std::thread;
 
+use tracing::Span;
+
 use crate::backend::PoolableConnection;
 use crate::error::Error;
 use crate::factory::{SessionFactory, SessionSource};
 use crate::open_units::{no_second_connection, AfterCommit, Registration};
 use crate::options::UnitOptions;
 use crate::session::Session;
+use crate::unit_span::{record_attempt, record_outcome, unit_span, Outcome};
 
 /// What one attempt ended with.
 pub(crate) enum Attempt<T, E> {
@@ -24,6 +27,7 @@ pub(crate) enum Attempt<T, E> {
 pub(crate) fn finish<C, T, E>(
     session: Session<C>,
     result: Result<T, E>,
+    span: &Span,
 ) -> (Attempt<T, E>, AfterCommit)
 where
     C: PoolableConnection,
@@ -31,11 +35,23 @@ where
 {
     let attempt = match result {
         Ok(value) => match session.commit_deferred() {
-            Ok(work) => return (Attempt::Done(Ok(value)), work),
-            Err(error) if error.is_transient() => Attempt::Retry(E::from(error)),
-            Err(error) => Attempt::Done(Err(E::from(error))),
+            Ok(work) => {
+                record_outcome(span, Outcome::Committed);
+                return (Attempt::Done(Ok(value)), work);
+            }
+            Err(error) => {
+                record_outcome(span, Outcome::of_commit_error(&error));
+                if error.is_transient() {
+                    Attempt::Retry(E::from(error))
+                } else {
+                    Attempt::Done(Err(E::from(error)))
+                }
+            }
         },
-        Err(error) => roll_back(session, error),
+        Err(error) => {
+            record_outcome(span, Outcome::RolledBack);
+            roll_back(session, error)
+        }
     };
     (attempt, AfterCommit::default())
 }
@@ -65,11 +81,15 @@ where
     F: FnOnce(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
-    let mut session = factory.unit_session(options)?;
+    let span = unit_span(options);
+    let _in_span = span.enter();
+    let mut session = factory
+        .unit_session(options)
+        .inspect_err(|_| not_begun(&span))?;
     let result = body(&mut session);
     // The unit is over once `finish` returns: its after-commit work may run
     // units of its own.
-    let (attempt, after_commit) = finish(session, result);
+    let (attempt, after_commit) = finish(session, result, &span);
     after_commit.run();
     match attempt {
         Attempt::Done(result) => result,
@@ -90,12 +110,16 @@ where
     F: FnMut(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
+    let span = unit_span(options);
+    let _in_span = span.enter();
     let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
     let mut attempt = 1;
     loop {
-        let mut session = factory.unit_session(options)?;
+        let mut session = factory
+            .unit_session(options)
+            .inspect_err(|_| not_begun(&span))?;
         let result = body(&mut session);
-        let (outcome, after_commit) = finish(session, result);
+        let (outcome, after_commit) = finish(session, result, &span);
         match outcome {
             Attempt::Done(result) => {
                 // The unit is over: its after-commit work may run units of its own.
@@ -105,7 +129,7 @@ where
             Attempt::Retry(error) if attempt >= attempts => return Err(error),
             Attempt::Retry(_) => {
                 count_retry(factory);
-                thread::sleep(retry_delay(options, attempt));
+                thread::sleep(retry_delay(options, attempt, &span));
                 attempt += 1;
             }
         }
@@ -114,17 +138,28 @@ where
 
 /// How long to wait before retrying after failed attempt number `attempt`,
 /// as `options`' retry policy says; logs the retry. Shared by every flavour.
-pub(crate) fn retry_delay(options: &UnitOptions, attempt: u32) -> std::time::Duration {
+pub(crate) fn retry_delay(options: &UnitOptions, attempt: u32, span: &Span) -> std::time::Duration {
     let delay = options
         .retry_policy()
         .map_or_else(Default::default, |p| p.delay_before_retry(attempt));
+    record_outcome(span, Outcome::Retrying);
+    record_attempt(span, attempt + 1);
     tracing::debug!(
+        target: "dbscope",
         unit = options.name(),
         attempt,
         ?delay,
         "transient error; retrying the unit of work"
     );
     delay
+}
+
+/// Records on `span` that no transaction began (checkout, connect or
+/// `BEGIN` failed).
+#[cold]
+#[inline(never)]
+pub(crate) fn not_begun(span: &Span) {
+    record_outcome(span, Outcome::NotBegun);
 }
 
 /// Counts a retry on the factory's statistics.

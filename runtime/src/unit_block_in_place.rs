@@ -16,12 +16,18 @@ use std::time::Instant;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 
+use tracing::{Instrument, Span};
+
+use crate::backend::PoolableConnection;
 use crate::error::Error;
+use crate::factory::SessionFactory;
 use crate::factory::SessionSource;
 use crate::open_units::{check_nesting, Registration};
 use crate::options::UnitOptions;
+use crate::pool::Slot;
 use crate::session::Session;
-use crate::unit::{count_retry, finish, retry_delay, Attempt};
+use crate::unit::{count_retry, finish, not_begun, retry_delay, Attempt};
+use crate::unit_span::unit_span;
 
 /// Runs `f` where blocking is allowed: `block_in_place` on a multi-thread
 /// tokio runtime, inline elsewhere.
@@ -46,24 +52,53 @@ where
     F: FnOnce(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
-    let outer = check_nesting(factory.id(), options)?;
-    let deadline = factory.deadline();
-    let slot = match outer {
-        None => factory.pool.acquire_slot_async(deadline).await?,
-        Some(outer) => factory.second_slot(options, outer)?,
+    let span = unit_span(options);
+    let unit = async {
+        let slot = reserve(factory, options, &span).await?;
+        off_the_executor(|| {
+            let mut session = open(factory, slot, options, &span)?;
+            let result = body(&mut session);
+            let (attempt, after_commit) = finish(session, result, &span);
+            // The unit is over: its after-commit work may run units of its own.
+            after_commit.run();
+            match attempt {
+                Attempt::Done(result) => result,
+                Attempt::Retry(error) => Err(error),
+            }
+        })
     };
-    off_the_executor(move || {
-        let (registration, _) = Registration::unit(factory.id(), options)?;
-        let mut session = factory.open(slot, options, deadline, registration)?;
-        let result = body(&mut session);
-        let (attempt, after_commit) = finish(session, result);
-        // The unit is over: its after-commit work may run units of its own.
-        after_commit.run();
-        match attempt {
-            Attempt::Done(result) => result,
-            Attempt::Retry(error) => Err(error),
-        }
-    })
+    unit.instrument(span.clone()).await
+}
+
+/// Checks nesting and waits for a slot, asynchronously, until the checkout
+/// deadline (a `requires_new` unit nested in another does not wait).
+async fn reserve<C: PoolableConnection>(
+    factory: &SessionFactory<C>,
+    options: &UnitOptions,
+    span: &Span,
+) -> Result<(Slot<C>, Instant), Error> {
+    let reserved = async {
+        let outer = check_nesting(factory.id(), options)?;
+        let deadline = factory.deadline();
+        let slot = match outer {
+            None => factory.pool.acquire_slot_async(deadline).await?,
+            Some(outer) => factory.second_slot(options, outer)?,
+        };
+        Ok((slot, deadline))
+    };
+    reserved.await.inspect_err(|_| not_begun(span))
+}
+
+/// Registers the unit and begins its transaction on the reserved slot.
+fn open<C: PoolableConnection>(
+    factory: &SessionFactory<C>,
+    (slot, deadline): (Slot<C>, Instant),
+    options: &UnitOptions,
+    span: &Span,
+) -> Result<Session<C>, Error> {
+    let opened = Registration::unit(factory.id(), options)
+        .and_then(|(registration, _)| factory.open(slot, options, deadline, registration));
+    opened.inspect_err(|_| not_begun(span))
 }
 
 /// The async twin of [`run_unit_retrying`](crate::run_unit_retrying): the wait
@@ -83,33 +118,31 @@ where
     F: FnMut(&mut Session<S::Connection>) -> Result<T, E>,
 {
     let factory = source.session_factory();
-    let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
-    let mut attempt = 1;
-    loop {
-        let outer = check_nesting(factory.id(), options)?;
-        let deadline: Instant = factory.deadline();
-        let slot = match outer {
-            None => factory.pool.acquire_slot_async(deadline).await?,
-            Some(outer) => factory.second_slot(options, outer)?,
-        };
-        let outcome = off_the_executor(|| {
-            let (registration, _) = Registration::unit(factory.id(), options)?;
-            let mut session = factory.open(slot, options, deadline, registration)?;
-            let result = body(&mut session);
-            let (attempt, after_commit) = finish(session, result);
-            // The unit is over: its after-commit work may run units of its own.
-            after_commit.run();
-            Ok(attempt)
-        });
-        match outcome {
-            Err(error) => return Err(error),
-            Ok(Attempt::Done(result)) => return result,
-            Ok(Attempt::Retry(error)) if attempt >= attempts => return Err(error),
-            Ok(Attempt::Retry(_)) => {
-                count_retry(factory);
-                tokio::time::sleep(retry_delay(options, attempt)).await;
-                attempt += 1;
+    let span = unit_span(options);
+    let unit = async {
+        let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
+        let mut attempt = 1;
+        loop {
+            let slot = reserve(factory, options, &span).await?;
+            let outcome = off_the_executor(|| {
+                let mut session = open(factory, slot, options, &span)?;
+                let result = body(&mut session);
+                let (attempt, after_commit) = finish(session, result, &span);
+                // The unit is over: its after-commit work may run units of its own.
+                after_commit.run();
+                Ok(attempt)
+            });
+            match outcome {
+                Err(error) => return Err(error),
+                Ok(Attempt::Done(result)) => return result,
+                Ok(Attempt::Retry(error)) if attempt >= attempts => return Err(error),
+                Ok(Attempt::Retry(_)) => {
+                    count_retry(factory);
+                    tokio::time::sleep(retry_delay(options, attempt, &span)).await;
+                    attempt += 1;
+                }
             }
         }
-    }
+    };
+    unit.instrument(span.clone()).await
 }

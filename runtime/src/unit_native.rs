@@ -20,7 +20,12 @@ use crate::backend_async::AsyncPoolableConnection;
 use crate::error::Error;
 use crate::open_units::nesting_error;
 use crate::options::UnitOptions;
-use crate::unit::{retry_delay, Attempt};
+use tracing::{Instrument, Span};
+
+use crate::after_commit_native::{drop_since, with_after_commit, SendWork};
+
+use crate::unit::{not_begun, retry_delay, Attempt};
+use crate::unit_span::{record_outcome, unit_span, Outcome};
 
 /// The body of a native unit of work run once: an async closure over the
 /// connection whose future is `Send`, so the unit can run in a spawned task.
@@ -115,18 +120,32 @@ fn enter<C: AsyncPoolableConnection>(
 }
 
 /// Ends `session` according to `result`.
-async fn finish<C, T, E>(session: AsyncSession<'_, C>, result: Result<T, E>) -> Attempt<T, E>
+async fn finish<C, T, E>(
+    session: AsyncSession<'_, C>,
+    result: Result<T, E>,
+    span: &Span,
+) -> Attempt<T, E>
 where
     C: crate::backend_async::AsyncPoolableConnection,
     E: From<Error>,
 {
     match result {
         Ok(value) => match session.commit().await {
-            Ok(()) => Attempt::Done(Ok(value)),
-            Err(error) if error.is_transient() => Attempt::Retry(E::from(error)),
-            Err(error) => Attempt::Done(Err(E::from(error))),
+            Ok(()) => {
+                record_outcome(span, Outcome::Committed);
+                Attempt::Done(Ok(value))
+            }
+            Err(error) => {
+                record_outcome(span, Outcome::of_commit_error(&error));
+                if error.is_transient() {
+                    Attempt::Retry(E::from(error))
+                } else {
+                    Attempt::Done(Err(E::from(error)))
+                }
+            }
         },
         Err(error) => {
+            record_outcome(span, Outcome::RolledBack);
             let transient = session.saw_transient_error();
             let _ = session.rollback().await;
             if transient {
@@ -171,16 +190,32 @@ where
         + for<'c> AsyncUnitBody<&'c mut S::Connection, Result<T, E>>,
 {
     let factory = source.async_session_factory();
-    let open = enter(factory, options.name())?;
-    OPEN.scope(open, async move {
-        let mut session = AsyncSession::begin(factory, options).await?;
-        let result = body(session.connection()).await;
-        match finish(session, result).await {
-            Attempt::Done(result) => result,
-            Attempt::Retry(error) => Err(error),
-        }
-    })
-    .await
+    let span = unit_span(options);
+    let open = enter(factory, options.name()).inspect_err(|_| not_begun(&span))?;
+    let unit = OPEN.scope(
+        open,
+        with_after_commit(async {
+            let mut session = AsyncSession::begin(factory, options)
+                .await
+                .inspect_err(|_| not_begun(&span))?;
+            let result = body(session.connection()).await;
+            match finish(session, result, &span).await {
+                Attempt::Done(result) => result,
+                Attempt::Retry(error) => Err(error),
+            }
+        }),
+    );
+    let (result, after_commit) = unit.instrument(span.clone()).await;
+    run_if_committed(&result, after_commit);
+    result
+}
+
+/// Runs a unit's after-commit work if it committed (its result is `Ok`);
+/// drops it otherwise.
+fn run_if_committed<T, E>(result: &Result<T, E>, work: Vec<SendWork>) {
+    if result.is_ok() {
+        crate::after_commit_native::run(work);
+    }
 }
 
 /// [`run_unit_native`] with the unit's retry policy: a body that failed with a
@@ -221,27 +256,37 @@ where
         + for<'c> AsyncUnitBodyMut<&'c mut S::Connection, Result<T, E>>,
 {
     let factory = source.async_session_factory();
-    let open = enter(factory, options.name())?;
-    OPEN.scope(open, async move {
-        let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
-        let mut attempt = 1;
-        loop {
-            let mut session = AsyncSession::begin(factory, options).await?;
-            let result = body(session.connection()).await;
-            match finish(session, result).await {
-                Attempt::Done(result) => return result,
-                Attempt::Retry(error) if attempt >= attempts => return Err(error),
-                Attempt::Retry(_) => {
-                    factory
-                        .inner
-                        .counters
-                        .unit_retries
-                        .fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(retry_delay(options, attempt)).await;
-                    attempt += 1;
+    let span = unit_span(options);
+    let open = enter(factory, options.name()).inspect_err(|_| not_begun(&span))?;
+    let unit = OPEN.scope(
+        open,
+        with_after_commit(async {
+            let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
+            let mut attempt = 1;
+            loop {
+                let mut session = AsyncSession::begin(factory, options)
+                    .await
+                    .inspect_err(|_| not_begun(&span))?;
+                let result = body(session.connection()).await;
+                match finish(session, result, &span).await {
+                    Attempt::Done(result) => return result,
+                    Attempt::Retry(error) if attempt >= attempts => return Err(error),
+                    Attempt::Retry(_) => {
+                        factory
+                            .inner
+                            .counters
+                            .unit_retries
+                            .fetch_add(1, Ordering::Relaxed);
+                        // The failed attempt's work goes with it.
+                        drop_since(0);
+                        tokio::time::sleep(retry_delay(options, attempt, &span)).await;
+                        attempt += 1;
+                    }
                 }
             }
-        }
-    })
-    .await
+        }),
+    );
+    let (result, after_commit) = unit.instrument(span.clone()).await;
+    run_if_committed(&result, after_commit);
+    result
 }

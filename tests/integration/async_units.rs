@@ -88,8 +88,8 @@ fn async_checkout_times_out_when_pool_is_exhausted<B: Backend>(ctx: &Ctx<B>) {
         .build()
         .expect("factory");
     let runtime = tokio_runtime();
-    let first = factory.session().expect("first");
-    let second = factory.session().expect("second");
+    let first = crate::support::hold(&factory);
+    let second = crate::support::hold(&factory);
 
     let f = factory.clone();
     let (error, waited) = runtime

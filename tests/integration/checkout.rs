@@ -25,8 +25,8 @@ fn checkout_times_out_when_pool_is_exhausted<B: Backend>(ctx: &Ctx<B>) {
         .checkout_timeout(timeout)
         .build()
         .expect("factory");
-    let first = factory.session().expect("first");
-    let second = factory.session().expect("second");
+    let first = crate::support::hold(&factory);
+    let second = crate::support::hold(&factory);
 
     let started = Instant::now();
     let error = factory
@@ -73,8 +73,8 @@ fn waiting_checkout_gets_returned_connection_promptly<B: Backend>(ctx: &Ctx<B>) 
         .checkout_timeout(timeout)
         .build()
         .expect("factory");
-    let first = factory.session().expect("first");
-    let second = factory.session().expect("second");
+    let first = crate::support::hold(&factory);
+    let second = crate::support::hold(&factory);
 
     let waiter = {
         let factory = factory.clone();
@@ -190,9 +190,7 @@ fn idle_timeout_closes_idle_connections<B: Backend>(ctx: &Ctx<B>) {
         .build()
         .expect("factory");
     {
-        let sessions: Vec<_> = (0..3)
-            .map(|_| factory.session().expect("session"))
-            .collect();
+        let sessions: Vec<_> = (0..3).map(|_| crate::support::hold(&factory)).collect();
         assert_eq!(factory.stats().open, 3);
         for session in sessions {
             session.commit().expect("commit");

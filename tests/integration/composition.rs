@@ -19,6 +19,7 @@ crate::all_backends!([
     joined_unit_panic_rolls_back_its_savepoint,
     joined_units_in_async_fns,
     joined_units_native,
+    native_after_commit_waits_for_the_outermost_commit,
     requires_new_fails_fast_on_a_pool_of_one,
     requires_new_commits_on_its_own,
 ]);
@@ -251,6 +252,86 @@ fn joined_units_native<B: Native>(ctx: &Ctx<B>) {
         .expect("on its own");
     assert!(ctx.has_row(4));
     assert_eq!(db.stats().closed_dirty, 0);
+}
+
+/// Registers `name` with `spawn_after_commit`, then inserts row `id` and
+/// fails after it when `fail`.
+#[unit_of_work(factory = db, joinable)]
+async fn add_native_announcing<B: Native>(
+    db: &AsyncSessionFactory<B::Async>,
+    #[session(async)] conn: &mut B::Async,
+    table: &str,
+    id: i64,
+    fail: bool,
+    done: &tokio::sync::mpsc::UnboundedSender<&'static str>,
+    name: &'static str,
+) -> Result<(), Error> {
+    let done = done.clone();
+    dbscope::spawn_after_commit(async move {
+        let _ = done.send(name);
+    })?;
+    conn.batch_execute(&insert(table, id)).await?;
+    if fail {
+        return Err(Error::user("the inner unit refused"));
+    }
+    Ok(())
+}
+
+#[unit_of_work(factory = db)]
+async fn outer_native_announcing<B: Native>(
+    db: &AsyncSessionFactory<B::Async>,
+    #[session(async)] conn: &mut B::Async,
+    table: &str,
+    done: &tokio::sync::mpsc::UnboundedSender<&'static str>,
+    outer_fails: bool,
+) -> Result<(), Error> {
+    let outer_done = done.clone();
+    dbscope::spawn_after_commit(async move {
+        let _ = outer_done.send("outer");
+    })?;
+    add_native_announcing_in::<B>(db, conn, table, 1, false, done, "joined").await?;
+    let refused = add_native_announcing_in::<B>(db, conn, table, 2, true, done, "refused").await;
+    assert!(refused.is_err());
+    if outer_fails {
+        return Err(Error::user("the outer unit refused"));
+    }
+    Ok(())
+}
+
+/// Native units: after-commit work of a joined unit waits for the outermost
+/// commit and goes with its savepoint or the outer rollback. On a
+/// current-thread runtime, spawned tasks run, in order, at the next yield.
+fn native_after_commit_waits_for_the_outermost_commit<B: Native>(ctx: &Ctx<B>) {
+    let db = AsyncSessionFactory::<B::Async>::builder(ctx.url())
+        .max_size(1)
+        .build()
+        .expect("factory");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let announced = runtime.block_on(async {
+        let (done, mut announced) = tokio::sync::mpsc::unbounded_channel();
+        outer_native_announcing::<B>(&db, &ctx.table, &done, true)
+            .await
+            .expect_err("the outer refuses");
+        tokio::task::yield_now().await;
+        assert!(
+            announced.try_recv().is_err(),
+            "nothing runs after a rollback"
+        );
+        outer_native_announcing::<B>(&db, &ctx.table, &done, false)
+            .await
+            .expect("commits");
+        tokio::task::yield_now().await;
+        let mut names = Vec::new();
+        while let Ok(name) = announced.try_recv() {
+            names.push(name);
+        }
+        names
+    });
+    assert_eq!(announced, ["outer", "joined"]);
+    assert_eq!(rows(ctx), [true, false, false]);
 }
 
 /// Row `id`, committed in a transaction of its own.

@@ -38,7 +38,11 @@ mod restart_scenario;
 mod retry;
 #[cfg(feature = "async")]
 mod scenarios;
+#[cfg(feature = "sqlite")]
+mod sqlite_writers;
 mod test_database;
+#[cfg(all(feature = "async", feature = "sqlite"))]
+mod unit_spans;
 mod units;
 #[cfg(feature = "tokio")]
 mod uow_after_commit_awaits;

@@ -403,3 +403,12 @@ macro_rules! all_backends {
         }
     };
 }
+
+/// A session held open only to keep a connection checked out: read-only, so
+/// several can be open at once on SQLite, where sessions that may write
+/// begin `IMMEDIATE` and take turns.
+pub fn hold<C: dbscope::PoolableConnection>(factory: &SessionFactory<C>) -> dbscope::Session<C> {
+    factory
+        .session_with(&dbscope::UnitOptions::new("hold").read_only(true))
+        .expect("a held session")
+}

@@ -48,6 +48,10 @@ const OPTIONS: OptionTable<RawOptions> = OptionTable {
             parse: RawOptions::parse_exclusive,
         },
         OptionSpec {
+            key: "deferred",
+            parse: |raw, meta, key, errors| set_flag(&mut raw.deferred, meta, key, errors),
+        },
+        OptionSpec {
             key: "budget_ms",
             parse: RawOptions::parse_budget_ms,
         },
@@ -108,6 +112,7 @@ pub(crate) struct RawOptions {
     retry: Option<Written<RawRetry>>,
     immediate: Option<Written<()>>,
     exclusive: Option<Written<()>>,
+    deferred: Option<Written<()>>,
     budget_ms: Option<Written<LitInt>>,
     requires_new: Option<Written<()>>,
     joinable: Option<Written<()>>,
@@ -205,11 +210,12 @@ impl Isolation {
     }
 }
 
-/// `immediate` or `exclusive`.
+/// `immediate`, `exclusive` or `deferred`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SqliteLock {
     Immediate,
     Exclusive,
+    Deferred,
 }
 
 impl SqliteLock {
@@ -218,6 +224,7 @@ impl SqliteLock {
         let name = match self {
             SqliteLock::Immediate => "Immediate",
             SqliteLock::Exclusive => "Exclusive",
+            SqliteLock::Deferred => "Deferred",
         };
         Ident::new(name, Span::call_site())
     }
@@ -362,6 +369,17 @@ impl RawOptions {
             (Some(immediate), None) => Some((SqliteLock::Immediate, immediate.key)),
             (None, Some(exclusive)) => Some((SqliteLock::Exclusive, exclusive.key)),
             (None, None) => None,
+        };
+        let sqlite_lock = match (&self.deferred, sqlite_lock) {
+            (Some(deferred), Some(_)) => {
+                errors.push(syn::Error::new(
+                    deferred.key,
+                    "`deferred` cannot be combined with `immediate` or `exclusive`; keep one of them",
+                ));
+                None
+            }
+            (Some(deferred), None) => Some((SqliteLock::Deferred, deferred.key)),
+            (None, lock) => lock,
         };
         let isolation = self.isolation.map(|written| written.value);
         let retry = self.retry.and_then(|raw| raw.value.build(errors));

@@ -93,7 +93,9 @@ pub(crate) fn unit_server_budget<C: PoolableConnection>(
 /// ```
 /// use dbscope_runtime::{PoolableConnection, UnitOptions};
 /// let sql = <diesel::SqliteConnection as PoolableConnection>::begin_sql(&UnitOptions::new("x"), None, Default::default());
-/// assert_eq!(sql.unwrap().as_ref(), "BEGIN");
+/// assert_eq!(sql.unwrap().as_ref(), "BEGIN IMMEDIATE"); // a unit that may write
+/// let read = <diesel::SqliteConnection as PoolableConnection>::begin_sql(&UnitOptions::new("x").read_only(true), None, Default::default());
+/// assert_eq!(read.unwrap().as_ref(), "BEGIN DEFERRED; PRAGMA query_only = ON");
 /// ```
 pub trait PoolableConnection:
     Connection<TransactionManager = AnsiTransactionManager> + Send + 'static

@@ -12,6 +12,11 @@ use crate::options::{Isolation, SqliteLock, UnitOptions};
 
 impl PoolableConnection for SqliteConnection {
     const KIND: BackendKind = BackendKind::Sqlite;
+    /// A unit that may write takes the write lock at `BEGIN`, where the busy
+    /// timeout applies. A deferred transaction that reads and then writes
+    /// cannot wait for the lock: SQLite answers `database is locked` at its
+    /// first write, whatever the busy timeout says.
+    const PLAIN_BEGIN: &'static str = "BEGIN IMMEDIATE";
 
     fn begin_sql(
         options: &UnitOptions,
@@ -29,6 +34,8 @@ impl PoolableConnection for SqliteConnection {
             }
         }
         let begin = match options.sqlite_lock_mode() {
+            // Read-only units take no write lock: readers stay concurrent.
+            None if options.is_read_only() => "BEGIN DEFERRED",
             None => Self::PLAIN_BEGIN,
             Some(SqliteLock::Deferred) => "BEGIN DEFERRED",
             Some(SqliteLock::Immediate) => "BEGIN IMMEDIATE",
