@@ -32,6 +32,17 @@ pub use dbscope_runtime::{
     AsyncPoolableConnection, AsyncPooledConnection, AsyncSessionFactory,
     AsyncSessionFactoryBuilder, AsyncSessionSource,
 };
+// Named in the compiler's error when a session is held across an `.await` or
+// moved to another thread: re-exported so the error names it under `dbscope`.
+#[doc(hidden)]
+pub use dbscope_runtime::SessionIsOpen_EndItBeforeAwaitOrSpawn;
+/// The compile-time checks of `#[detach_ids]` and `#[derive(Detached)]`: the
+/// traits their errors name ("the trait `dbscope::detach::ConnectionParam` is
+/// not implemented for .."). Not an API to call.
+#[doc(hidden)]
+pub mod detach {
+    pub use dbscope_runtime::__private::detach::*;
+}
 // What expansions use, and the runner functions they call: not public API.
 #[doc(hidden)]
 pub use dbscope_runtime::{__private, run_unit, run_unit_retrying};

@@ -27,3 +27,29 @@ fn ui() {
     t.compile_fail("tests/ui/detach_ids_async/fail/*.rs");
     t.compile_fail("tests/ui/session/fail/*.rs");
 }
+
+/// No error a user sees names the runtime crate's internal paths
+/// (`dbscope_runtime::...`): every type and trait the compiler names is
+/// reachable as `dbscope::...`.
+#[test]
+fn no_expected_error_names_an_internal_crate_path() {
+    let mut offending = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from("tests/ui")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("tests/ui") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "stderr") {
+                let text = std::fs::read_to_string(&path).expect("stderr file");
+                if text.contains("dbscope_runtime::") {
+                    offending.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(
+        offending.is_empty(),
+        "expected errors name `dbscope_runtime::` paths: {offending:?}"
+    );
+}

@@ -88,6 +88,8 @@ pub use open_units::after_commit;
 pub use options::{Isolation, RetryPolicy, SqliteLock, UnitOptions};
 pub use redact::RedactedUrl;
 pub use session::Session;
+#[doc(hidden)] // named in the compiler's "cannot be sent" errors, nowhere else
+pub use session_not_send::SessionIsOpen_EndItBeforeAwaitOrSpawn;
 #[cfg(feature = "tokio")]
 pub use spawn::spawn_after_commit;
 pub use stats::PoolStats;

@@ -14,9 +14,12 @@
 
 use std::marker::PhantomData;
 
-/// Never constructed: its name is the message.
+/// Never constructed: its name is the message. Public (and re-exported by
+/// `dbscope`) only so that the compiler names it by a path the user can
+/// read, not by this crate's private module.
 #[allow(non_camel_case_types)]
-pub(crate) enum SessionIsOpen_EndItBeforeAwaitOrSpawn {}
+#[doc(hidden)]
+pub enum SessionIsOpen_EndItBeforeAwaitOrSpawn {}
 
 /// A zero-sized field that makes its holder neither `Send` nor `Sync`.
 pub(crate) type StayOnThread = PhantomData<*const SessionIsOpen_EndItBeforeAwaitOrSpawn>;
