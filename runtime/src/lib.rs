@@ -53,6 +53,7 @@ mod open_units;
 mod options;
 mod pool;
 mod redact;
+mod retry_loop;
 #[cfg(feature = "async")]
 mod round_trip;
 mod session;

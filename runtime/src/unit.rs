@@ -10,14 +10,10 @@ use crate::error::Error;
 use crate::factory::{SessionFactory, SessionSource};
 use crate::open_units::{no_second_connection, AfterCommit, Registration};
 use crate::options::UnitOptions;
+pub(crate) use crate::retry_loop::Attempt;
+use crate::retry_loop::{Next, RetryLoop};
 use crate::session::Session;
-use crate::unit_span::{record_attempt, record_outcome, unit_span, Outcome};
-
-/// What one attempt ended with.
-pub(crate) enum Attempt<T, E> {
-    Done(Result<T, E>),
-    Retry(E),
-}
+use crate::unit_span::{record_outcome, unit_span, Outcome};
 
 /// Ends `session` according to `result`: commit on `Ok`, roll back on `Err`.
 /// Says whether the failure is worth another attempt, and hands over the
@@ -112,46 +108,21 @@ where
     let factory = source.session_factory();
     let span = unit_span(options);
     let _in_span = span.enter();
-    let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
-    let mut attempt = 1;
+    let mut attempts = RetryLoop::new(options, &span, &factory.pool.shared.counters.unit_retries);
     loop {
         let mut session = factory
             .unit_session(options)
             .inspect_err(|_| not_begun(&span))?;
         let result = body(&mut session);
         let (outcome, after_commit) = finish(session, result, &span);
-        match outcome {
-            Attempt::Done(result) => {
-                // The unit is over: its after-commit work may run units of its own.
-                after_commit.run();
-                return result;
-            }
-            Attempt::Retry(error) if attempt >= attempts => return Err(error),
-            Attempt::Retry(_) => {
-                count_retry(factory);
-                thread::sleep(retry_delay(options, attempt, &span));
-                attempt += 1;
-            }
+        // Empty unless committed. The unit is over: its after-commit work may
+        // run units of its own.
+        after_commit.run();
+        match attempts.after(outcome) {
+            Next::Return(result) => return result,
+            Next::RetryAfter(delay) => thread::sleep(delay),
         }
     }
-}
-
-/// How long to wait before retrying after failed attempt number `attempt`,
-/// as `options`' retry policy says; logs the retry. Shared by every flavour.
-pub(crate) fn retry_delay(options: &UnitOptions, attempt: u32, span: &Span) -> std::time::Duration {
-    let delay = options
-        .retry_policy()
-        .map_or_else(Default::default, |p| p.delay_before_retry(attempt));
-    record_outcome(span, Outcome::Retrying);
-    record_attempt(span, attempt + 1);
-    tracing::debug!(
-        target: "dbscope",
-        unit = options.name(),
-        attempt,
-        ?delay,
-        "transient error; retrying the unit of work"
-    );
-    delay
 }
 
 /// Records on `span` that no transaction began (checkout, connect or
@@ -160,16 +131,6 @@ pub(crate) fn retry_delay(options: &UnitOptions, attempt: u32, span: &Span) -> s
 #[inline(never)]
 pub(crate) fn not_begun(span: &Span) {
     record_outcome(span, Outcome::NotBegun);
-}
-
-/// Counts a retry on the factory's statistics.
-pub(crate) fn count_retry<C: PoolableConnection>(factory: &SessionFactory<C>) {
-    factory
-        .pool
-        .shared
-        .counters
-        .unit_retries
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl<C: PoolableConnection> SessionFactory<C> {

@@ -25,8 +25,9 @@ use crate::factory::SessionSource;
 use crate::open_units::{check_nesting, Registration};
 use crate::options::UnitOptions;
 use crate::pool::Slot;
+use crate::retry_loop::{Attempt, Next, RetryLoop};
 use crate::session::Session;
-use crate::unit::{count_retry, finish, not_begun, retry_delay, Attempt};
+use crate::unit::{finish, not_begun};
 use crate::unit_span::unit_span;
 
 /// Runs `f` where blocking is allowed: `block_in_place` on a multi-thread
@@ -120,8 +121,8 @@ where
     let factory = source.session_factory();
     let span = unit_span(options);
     let unit = async {
-        let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
-        let mut attempt = 1;
+        let mut attempts =
+            RetryLoop::new(options, &span, &factory.pool.shared.counters.unit_retries);
         loop {
             let slot = reserve(factory, options, &span).await?;
             let outcome = off_the_executor(|| {
@@ -132,15 +133,9 @@ where
                 after_commit.run();
                 Ok(attempt)
             });
-            match outcome {
-                Err(error) => return Err(error),
-                Ok(Attempt::Done(result)) => return result,
-                Ok(Attempt::Retry(error)) if attempt >= attempts => return Err(error),
-                Ok(Attempt::Retry(_)) => {
-                    count_retry(factory);
-                    tokio::time::sleep(retry_delay(options, attempt, &span)).await;
-                    attempt += 1;
-                }
+            match attempts.after(outcome?) {
+                Next::Return(result) => return result,
+                Next::RetryAfter(delay) => tokio::time::sleep(delay).await,
             }
         }
     };

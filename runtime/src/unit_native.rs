@@ -11,7 +11,6 @@
 //! freshly checked-out connection, and the wait between attempts holds none.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::async_factory::{AsyncSessionFactory, AsyncSessionSource};
@@ -24,7 +23,8 @@ use tracing::{Instrument, Span};
 
 use crate::after_commit_native::{drop_since, with_after_commit, SendWork};
 
-use crate::unit::{not_begun, retry_delay, Attempt};
+use crate::retry_loop::{Attempt, Next, RetryLoop};
+use crate::unit::not_begun;
 use crate::unit_span::{record_outcome, unit_span, Outcome};
 
 /// The body of a native unit of work run once: an async closure over the
@@ -194,7 +194,9 @@ where
     let open = enter(factory, options.name()).inspect_err(|_| not_begun(&span))?;
     let unit = OPEN.scope(
         open,
-        with_after_commit(async {
+        // Boxed: the unit's state (the body's future, the session, the
+        // driver's futures) lives on the heap, not in the caller's future.
+        with_after_commit(Box::pin(async {
             let mut session = AsyncSession::begin(factory, options)
                 .await
                 .inspect_err(|_| not_begun(&span))?;
@@ -203,7 +205,7 @@ where
                 Attempt::Done(result) => result,
                 Attempt::Retry(error) => Err(error),
             }
-        }),
+        })),
     );
     let (result, after_commit) = unit.instrument(span.clone()).await;
     run_if_committed(&result, after_commit);
@@ -260,31 +262,25 @@ where
     let open = enter(factory, options.name()).inspect_err(|_| not_begun(&span))?;
     let unit = OPEN.scope(
         open,
-        with_after_commit(async {
-            let attempts = options.retry_policy().map_or(1, |p| p.max_attempts());
-            let mut attempt = 1;
+        // Boxed: the unit's state (the body's future, the session, the
+        // driver's futures) lives on the heap, not in the caller's future.
+        with_after_commit(Box::pin(async {
+            let mut attempts = RetryLoop::new(options, &span, &factory.inner.counters.unit_retries);
             loop {
                 let mut session = AsyncSession::begin(factory, options)
                     .await
                     .inspect_err(|_| not_begun(&span))?;
                 let result = body(session.connection()).await;
-                match finish(session, result, &span).await {
-                    Attempt::Done(result) => return result,
-                    Attempt::Retry(error) if attempt >= attempts => return Err(error),
-                    Attempt::Retry(_) => {
-                        factory
-                            .inner
-                            .counters
-                            .unit_retries
-                            .fetch_add(1, Ordering::Relaxed);
-                        // The failed attempt's work goes with it.
+                match attempts.after(finish(session, result, &span).await) {
+                    Next::Return(result) => return result,
+                    Next::RetryAfter(delay) => {
+                        // The failed attempt's after-commit work goes with it.
                         drop_since(0);
-                        tokio::time::sleep(retry_delay(options, attempt, &span)).await;
-                        attempt += 1;
+                        tokio::time::sleep(delay).await;
                     }
                 }
             }
-        }),
+        })),
     );
     let (result, after_commit) = unit.instrument(span.clone()).await;
     run_if_committed(&result, after_commit);
