@@ -9,16 +9,11 @@
 //! server rolls back and no later user inherits the transaction.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::Ordering;
-use std::time::Instant;
-
-use deadpool::managed::Object;
-use diesel_async::{AsyncConnection, TransactionManager};
 
 use crate::async_factory::AsyncSessionFactory;
-use crate::async_pool::ConnManager;
 use crate::backend_async::AsyncPoolableConnection;
 use crate::error::Error;
+use crate::pool::{Lease, Native};
 
 /// A pooled diesel-async connection checked out by hand; derefs to the
 /// connection.
@@ -39,8 +34,7 @@ use crate::error::Error;
 /// # }
 /// ```
 pub struct AsyncPooledConnection<C: AsyncPoolableConnection> {
-    object: Option<Object<ConnManager<C>>>,
-    factory: AsyncSessionFactory<C>,
+    lease: Lease<C, Native>,
 }
 
 impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
@@ -66,14 +60,8 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
     /// [`Phase::CheckoutTimeout`](crate::Phase::CheckoutTimeout) or the
     /// connect error.
     pub async fn checkout(&self) -> Result<AsyncPooledConnection<C>, Error> {
-        let object = self.checkout_object().await?;
-        let counters = &self.inner.counters;
-        counters.checkouts.fetch_add(1, Ordering::Relaxed);
-        let in_use = counters.in_use.fetch_add(1, Ordering::Relaxed) + 1;
-        counters.max_in_use.fetch_max(in_use, Ordering::Relaxed);
         Ok(AsyncPooledConnection {
-            object: Some(object),
-            factory: self.clone(),
+            lease: self.lease().await?,
         })
     }
 }
@@ -82,41 +70,12 @@ impl<C: AsyncPoolableConnection> Deref for AsyncPooledConnection<C> {
     type Target = C;
 
     fn deref(&self) -> &C {
-        match &self.object {
-            Some(object) => &object.conn,
-            None => unreachable!("the connection is only taken in drop"),
-        }
+        self.lease.conn_ref()
     }
 }
 
 impl<C: AsyncPoolableConnection> DerefMut for AsyncPooledConnection<C> {
     fn deref_mut(&mut self) -> &mut C {
-        match &mut self.object {
-            Some(object) => &mut object.conn,
-            None => unreachable!("the connection is only taken in drop"),
-        }
-    }
-}
-
-impl<C: AsyncPoolableConnection> Drop for AsyncPooledConnection<C> {
-    fn drop(&mut self) {
-        let Some(mut object) = self.object.take() else {
-            return;
-        };
-        let counters = &self.factory.inner.counters;
-        counters.in_use.fetch_sub(1, Ordering::Relaxed);
-        let base = self.factory.inner.config.base_depth();
-        let at_rest = <C as AsyncConnection>::TransactionManager::transaction_manager_status_mut(
-            &mut object.conn,
-        )
-        .transaction_depth()
-        .is_ok_and(|depth| depth.map_or(0, std::num::NonZeroU32::get) == base);
-        if at_rest {
-            object.returned = Instant::now();
-        } else {
-            counters.closed_dirty.fetch_add(1, Ordering::Relaxed);
-            counters.connections_closed.fetch_add(1, Ordering::Relaxed);
-            drop(Object::take(object));
-        }
+        self.lease.conn()
     }
 }

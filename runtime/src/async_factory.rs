@@ -1,34 +1,28 @@
-//! [`AsyncSessionFactory`]: sessions over diesel-async connections, from a
-//! validating deadpool pool, for `#[unit_of_work]` on `async fn`s whose
-//! session is an async connection.
+//! [`AsyncSessionFactory`]: sessions over diesel-async connections, for
+//! `#[unit_of_work]` on `async fn`s whose session is an async connection.
 //!
-//! Why deadpool, with a manager of our own: its wait queue is async and
-//! bounded by a timeout, and its manager sees each connection's [`Metrics`]
-//! (age) at checkout, which is where recycling by age and validating only
-//! connections idle past a window belong. diesel-async's own deadpool manager
-//! either pings on every checkout or never; bb8 checks on return, which is too
-//! late for a connection that dies while idle.
-//!
-//! [`Metrics`]: deadpool::managed::Metrics
+//! Its pool is the blocking factory's (`pool/`) with the native
+//! driver: the same FIFO queue, waited on without holding a thread, the same
+//! validation window, recycling, idle timeout and `min_idle`, and connect and
+//! validation bounded by the checkout deadline. Maintenance runs as a task on
+//! the tokio runtime the factory is used on (a diesel-async connection lives
+//! on the runtime that opened it).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Once};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use deadpool::managed::{Object, Pool, PoolError};
-use deadpool::Runtime;
 use diesel::QueryResult;
 
-use crate::async_pool::{AsyncPoolConfig, ConnManager};
 use crate::backend::{is_private_sqlite_memory, PoolableConnection};
 use crate::backend_async::AsyncPoolableConnection;
 use crate::config::{PoolConfig, Validation};
-use crate::error::{Error, Phase};
+use crate::error::Error;
 use crate::options::UnitOptions;
+use crate::pool::{AsyncPoolConfig, Clock, Lease, Native, Pool};
 use crate::redact::RedactedUrl;
-use crate::stats::{Counters, PoolStats};
+use crate::stats::PoolStats;
 use crate::unit_native::{run_unit_native_retrying, AsyncUnitBodyMut};
 
 /// A session factory over diesel-async connections: the async twin of
@@ -58,22 +52,14 @@ use crate::unit_native::{run_unit_native_retrying, AsyncUnitBodyMut};
 /// # }
 /// ```
 pub struct AsyncSessionFactory<C: AsyncPoolableConnection> {
-    pub(crate) inner: Arc<Inner<C>>,
-}
-
-pub(crate) struct Inner<C: AsyncPoolableConnection> {
-    pub(crate) pool: Pool<ConnManager<C>>,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) config: Arc<AsyncPoolConfig<C>>,
-    /// Starts the maintenance task once a tokio runtime is at hand.
-    maintenance: Once,
-    url: RedactedUrl,
+    /// The pool, shared by clones.
+    pub(crate) inner: Pool<C, Native>,
 }
 
 impl<C: AsyncPoolableConnection> Clone for AsyncSessionFactory<C> {
     fn clone(&self) -> Self {
         AsyncSessionFactory {
-            inner: Arc::clone(&self.inner),
+            inner: self.inner.clone(),
         }
     }
 }
@@ -101,7 +87,7 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
     /// ```
     ///
     /// # Errors
-    /// [`Phase::Setup`] when the pool cannot be built.
+    /// None today: the settings are checked as they are given.
     pub fn new(url: &str) -> Result<Self, Error> {
         Self::builder(url).build()
     }
@@ -171,13 +157,7 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
     /// # }
     /// ```
     pub fn stats(&self) -> PoolStats {
-        let status = self.inner.pool.status();
-        self.inner.counters.snapshot(
-            status.max_size,
-            status.size,
-            status.available,
-            status.waiting,
-        )
+        self.inner.stats()
     }
 
     /// The database URL, password hidden.
@@ -194,7 +174,7 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
     }
 
     /// How long a unit waits for a connection before failing with
-    /// [`Phase::CheckoutTimeout`].
+    /// [`Phase::CheckoutTimeout`](crate::Phase::CheckoutTimeout).
     ///
     /// ```
     /// # #[cfg(feature = "sqlite")] {
@@ -207,27 +187,11 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
         self.inner.config.checkout_timeout
     }
 
-    /// Checks a connection out, waiting at most the checkout timeout.
-    pub(crate) async fn checkout_object(&self) -> Result<Object<ConnManager<C>>, Error> {
-        self.start_maintenance();
-        let started = Instant::now();
-        match self.inner.pool.get().await {
-            Ok(object) => Ok(object),
-            Err(PoolError::Timeout(_)) => {
-                let counters = &self.inner.counters;
-                counters.checkout_timeouts.fetch_add(1, Ordering::Relaxed);
-                Err(Error::checkout_timeout(
-                    started.elapsed(),
-                    self.inner.config.max_size,
-                    counters.in_use.load(Ordering::Relaxed),
-                ))
-            }
-            Err(PoolError::Backend(error)) => Err(error),
-            Err(other) => Err(Error::new(
-                Phase::Connect,
-                format!("the pool could not hand out a connection: {other}"),
-            )),
-        }
+    /// Checks a connection out: waits for a slot and opens or validates the
+    /// connection, all within the checkout timeout.
+    pub(crate) async fn lease(&self) -> Result<Lease<C, Native>, Error> {
+        self.inner.start_maintenance_task();
+        self.inner.checkout_async().await
     }
 }
 
@@ -411,7 +375,7 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactoryBuilder<C> {
     /// Builds the factory. Opens no connection.
     ///
     /// # Errors
-    /// [`Phase::Setup`] when the pool cannot be built.
+    /// None today: the settings are checked as they are given.
     pub fn build(mut self) -> Result<AsyncSessionFactory<C>, Error> {
         let kind = <C::Dialect as PoolableConnection>::KIND;
         let in_memory = is_private_sqlite_memory(kind, &self.url);
@@ -419,116 +383,14 @@ impl<C: AsyncPoolableConnection> AsyncSessionFactoryBuilder<C> {
             .default_setup
             .then(|| C::Dialect::default_setup_sql(in_memory));
         self.config.settle(in_memory, default_setup);
-        let counters = Arc::new(Counters::default());
-        let url = RedactedUrl::new(&self.url);
-        let config = Arc::new(self.config);
-        let manager = ConnManager {
-            url: url.clone(),
-            config: Arc::clone(&config),
-            counters: Arc::clone(&counters),
-        };
-        let timeout = Some(config.checkout_timeout);
-        let pool = Pool::builder(manager)
-            .max_size(config.max_size)
-            .wait_timeout(timeout)
-            .create_timeout(timeout)
-            .recycle_timeout(timeout)
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|error| {
-                Error::new(Phase::Setup, format!("could not build the pool: {error}"))
-            })?;
-        let factory = AsyncSessionFactory {
-            inner: Arc::new(Inner {
-                pool,
-                counters,
-                config,
-                maintenance: Once::new(),
-                url,
-            }),
-        };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            factory.start_maintenance();
-        }
+        let pool = Pool::new(
+            RedactedUrl::new(&self.url),
+            self.config,
+            Native,
+            Clock::Real,
+        );
+        pool.start_maintenance_task();
+        let factory = AsyncSessionFactory { inner: pool };
         Ok(factory)
-    }
-}
-
-impl<C: AsyncPoolableConnection> AsyncSessionFactory<C> {
-    /// Starts (once, on the current tokio runtime) the task that closes idle
-    /// and expired connections and keeps `min_idle` open. It holds only a
-    /// weak reference and ends with the pool.
-    fn start_maintenance(&self) {
-        let config = &self.inner.config;
-        let shortest = [config.idle_timeout, config.max_lifetime]
-            .into_iter()
-            .flatten()
-            .min();
-        if shortest.is_none() && config.min_idle == 0 {
-            return;
-        }
-        let interval = shortest
-            .map_or(Duration::from_secs(30), |d| d / 4)
-            .clamp(Duration::from_millis(50), Duration::from_secs(30));
-        self.inner.maintenance.call_once(|| {
-            let weak = self.inner.pool.weak();
-            let config = Arc::clone(config);
-            let counters = Arc::clone(&self.inner.counters);
-            tokio::spawn(async move {
-                loop {
-                    let Some(pool) = weak.upgrade() else { return };
-                    maintain(&pool, &config, &counters).await;
-                    drop(pool);
-                    tokio::time::sleep(interval).await;
-                }
-            });
-        });
-    }
-}
-
-/// One round of maintenance: closes idle connections past `idle_timeout`
-/// (keeping `min_idle`) or past `max_lifetime`, then opens connections up to
-/// `min_idle`.
-async fn maintain<C: AsyncPoolableConnection>(
-    pool: &Pool<ConnManager<C>>,
-    config: &AsyncPoolConfig<C>,
-    counters: &Counters,
-) {
-    let mut idle = pool.status().available;
-    let result = pool.retain(|pooled, metrics| {
-        let aged = config
-            .max_lifetime
-            .is_some_and(|limit| metrics.age() >= limit);
-        let idle_too_long = idle > config.min_idle
-            && config
-                .idle_timeout
-                .is_some_and(|limit| pooled.returned.elapsed() >= limit);
-        if aged || idle_too_long {
-            idle = idle.saturating_sub(1);
-        }
-        !(aged || idle_too_long)
-    });
-    if !result.removed.is_empty() {
-        counters
-            .connections_closed
-            .fetch_add(result.removed.len(), Ordering::Relaxed);
-    }
-    let status = pool.status();
-    let missing = config
-        .min_idle
-        .min(config.max_size)
-        .saturating_sub(status.size);
-    if missing > 0 {
-        // Held until all are open: one given back at once would be reused.
-        let mut opened = Vec::with_capacity(missing);
-        for _ in 0..missing {
-            match pool.get().await {
-                Ok(object) => opened.push(object),
-                Err(error) => {
-                    tracing::debug!(%error, "could not top up min_idle connections");
-                    break;
-                }
-            }
-        }
     }
 }

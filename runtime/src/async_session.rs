@@ -17,10 +17,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use deadpool::managed::Object;
-
 use crate::async_factory::AsyncSessionFactory;
-use crate::async_pool::ConnManager;
 use diesel_async::{AsyncConnection, TransactionManager};
 
 use crate::backend::{unit_server_budget, PoolableConnection};
@@ -30,13 +27,14 @@ use crate::commit_outcome::{
 };
 use crate::error::{Error, Phase};
 use crate::options::UnitOptions;
+use crate::pool::{Lease, Native};
 use crate::round_trip::{no_reply_to_begin, no_reply_to_commit, no_reply_to_rollback, within};
 use crate::session::{nested_levels_error, warn_over_budget, ROLLBACK_AFTER_REFUSED_COMMIT};
 use crate::transient::{classify, TransientKind};
 
 /// A connection with a transaction open, for the length of one attempt.
 pub(crate) struct AsyncSession<'f, C: AsyncPoolableConnection> {
-    object: Option<Object<ConnManager<C>>>,
+    lease: Lease<C, Native>,
     factory: &'f AsyncSessionFactory<C>,
     /// A transaction is (or may be) open on the connection.
     open: bool,
@@ -72,17 +70,17 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
         options: &UnitOptions,
     ) -> Result<Self, Error> {
         let inner = &factory.inner;
-        let config = &*inner.config;
+        let config = &inner.config;
         let budget = options.hold_budget().or(config.hold_budget);
         let round_trip_bound = budget.unwrap_or(config.checkout_timeout);
         let mut attempts_left = config.max_size + 1;
         loop {
-            let object = factory.checkout_object().await?;
+            let lease = factory.lease().await?;
             let (server_budget, restore_budget) = unit_server_budget::<C::Dialect>(
                 options.hold_budget(),
                 config.hold_budget,
                 config.server_budget,
-                object.server,
+                lease.server(),
             );
             // Inside a rollback-only factory's test transaction: a savepoint.
             let sql = match config.rollback_only {
@@ -92,16 +90,13 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
                 false => Some(C::Dialect::begin_sql(
                     options,
                     server_budget,
-                    object.server,
+                    lease.server(),
                 )?),
             };
             let counters = &inner.counters;
-            counters.checkouts.fetch_add(1, Ordering::Relaxed);
-            let in_use = counters.in_use.fetch_add(1, Ordering::Relaxed) + 1;
-            counters.max_in_use.fetch_max(in_use, Ordering::Relaxed);
-            object.signals.begin_attempt();
+            lease.signals().begin_attempt();
             let mut session = AsyncSession {
-                object: Some(object),
+                lease,
                 factory,
                 // From here until BEGIN is known to have failed cleanly.
                 open: true,
@@ -157,17 +152,12 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
 
     /// The connection, for the unit's body.
     pub(crate) fn connection(&mut self) -> &mut C {
-        match &mut self.object {
-            Some(object) => &mut object.conn,
-            None => unreachable!("the connection is only taken in drop"),
-        }
+        self.lease.conn()
     }
 
     /// Whether a statement of this attempt failed with a transient error.
     pub(crate) fn saw_transient_error(&self) -> bool {
-        self.object
-            .as_ref()
-            .is_some_and(|object| object.signals.saw_transient())
+        self.lease.signals().saw_transient()
     }
 
     /// The depth of this session's own transaction (or savepoint).
@@ -191,10 +181,7 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
             && self.saw_failed_statement(own)
         {
             let unit = self.unit;
-            let first_failure = self
-                .object
-                .as_ref()
-                .and_then(|object| object.signals.first_failure());
+            let first_failure = self.lease.signals().first_failure();
             let _ = self.rollback().await;
             return Err(aborted_transaction_error(unit, first_failure));
         }
@@ -213,9 +200,9 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
     /// Whether a statement failed at this session's level or deeper and was
     /// not rolled back since.
     fn saw_failed_statement(&self, own_depth: u32) -> bool {
-        self.object
-            .as_ref()
-            .is_some_and(|object| object.signals.failed_statement_not_rolled_back(own_depth))
+        self.lease
+            .signals()
+            .failed_statement_not_rolled_back(own_depth)
     }
 
     /// A failed `COMMIT`: a lost connection is closed (and the outcome is
@@ -292,10 +279,6 @@ impl<'f, C: AsyncPoolableConnection> AsyncSession<'f, C> {
 
 impl<C: AsyncPoolableConnection> Drop for AsyncSession<'_, C> {
     fn drop(&mut self) {
-        let Some(mut object) = self.object.take() else {
-            return;
-        };
-        let counters = &self.factory.inner.counters;
         let now = Instant::now();
         let held = now.duration_since(self.opened_at);
         if self.open {
@@ -306,18 +289,11 @@ impl<C: AsyncPoolableConnection> Drop for AsyncSession<'_, C> {
                 unit = self.unit,
                 "session ended with its transaction open; closing its connection"
             );
+            let counters = &self.factory.inner.counters;
             counters.closed_dirty.fetch_add(1, Ordering::Relaxed);
-            counters.connections_closed.fetch_add(1, Ordering::Relaxed);
-            drop(Object::take(object));
-        } else {
-            object.returned = now;
-            drop(object);
+            self.lease.discard();
         }
-        counters.in_use.fetch_sub(1, Ordering::Relaxed);
-        counters.held_nanos.fetch_add(
-            u64::try_from(held.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.lease.release(now, held);
         if let Some(budget) = self.budget.filter(|budget| held > *budget) {
             warn_over_budget(self.unit, held, budget);
         }

@@ -14,7 +14,7 @@ use crate::config::{PoolConfig, Validation};
 use crate::error::Error;
 use crate::open_units::Registration;
 use crate::options::UnitOptions;
-use crate::pool::{Pool, Slot};
+use crate::pool::{Blocking, Clock, Pool, Slot};
 use crate::redact::RedactedUrl;
 use crate::session::{BeginFailure, Session};
 use crate::stats::PoolStats;
@@ -186,7 +186,7 @@ impl<C: PoolableConnection> SessionFactory<C> {
     }
 
     pub(crate) fn deadline(&self) -> Instant {
-        Instant::now() + self.pool.shared.config.checkout_timeout
+        self.pool.deadline()
     }
 
     /// A snapshot of the pool's gauges and counters.
@@ -525,8 +525,8 @@ impl<C: PoolableConnection> SessionFactoryBuilder<C> {
         let in_memory = is_private_sqlite_memory(C::KIND, self.url.expose());
         let default_setup = self.default_setup.then(|| C::default_setup_sql(in_memory));
         self.config.settle(in_memory, default_setup);
-        SessionFactory {
-            pool: Pool::new(self.url, self.config),
-        }
+        let pool = Pool::new(self.url, self.config, Blocking, Clock::Real);
+        pool.start_maintenance_thread();
+        SessionFactory { pool }
     }
 }

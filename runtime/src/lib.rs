@@ -26,7 +26,8 @@
 //! - `tokio` (default): units of work in `async fn`s, [`spawn_after_commit`].
 //! - `serde` (default): [`Id`] serialises as its bare key.
 //! - `async`: native async sessions over diesel-async ([`AsyncSessionFactory`],
-//!   [`run_unit_native`]) for the enabled backends, pooled by deadpool.
+//!   [`run_unit_native`]) for the enabled backends, in the same pool as the
+//!   blocking flavour.
 
 #[cfg(feature = "async")]
 mod after_commit_native;
@@ -34,8 +35,6 @@ mod after_commit_native;
 mod async_checkout;
 #[cfg(feature = "async")]
 mod async_factory;
-#[cfg(feature = "async")]
-mod async_pool;
 #[cfg(feature = "async")]
 mod async_session;
 mod backend;
