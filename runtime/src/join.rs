@@ -72,6 +72,29 @@ fn depth<C: PoolableConnection>(conn: &mut C) -> Option<u32> {
         .map(|depth| depth.map_or(0, std::num::NonZeroU32::get))
 }
 
+/// The savepoint of a joined unit could not be opened.
+#[cold]
+fn savepoint_not_opened(unit: &str, error: diesel::result::Error) -> Error {
+    Error::query(
+        Phase::Begin,
+        format!("could not open the savepoint of unit `{unit}` in its caller's transaction"),
+        error,
+    )
+}
+
+/// The savepoint of a joined unit could not be released.
+#[cold]
+fn savepoint_not_released(unit: &str, error: diesel::result::Error) -> Error {
+    Error::query(
+        Phase::Commit,
+        format!(
+            "the savepoint of unit `{unit}` could not be released, so its work is not part of \
+             its caller's transaction"
+        ),
+        error,
+    )
+}
+
 /// Runs `body` in a savepoint of the transaction open on `session` (or in a
 /// transaction of its own when none is open). `name_in` twins expand to this.
 ///
@@ -104,13 +127,8 @@ where
 {
     let unit = options.name();
     let conn = session.joined_connection();
-    AnsiTransactionManager::begin_transaction(conn).map_err(|error| {
-        Error::query(
-            Phase::Begin,
-            format!("could not open the savepoint of unit `{unit}` in its caller's transaction"),
-            error,
-        )
-    })?;
+    AnsiTransactionManager::begin_transaction(conn)
+        .map_err(|error| savepoint_not_opened(unit, error))?;
     let own = depth(conn);
     let mark = work_mark();
     let result = match catch_unwind(AssertUnwindSafe(|| body(&mut session))) {
@@ -135,14 +153,7 @@ where
                 Ok(()) => Ok(value),
                 Err(error) => {
                     drop_work_since(mark);
-                    Err(E::from(Error::query(
-                        Phase::Commit,
-                        format!(
-                            "the savepoint of unit `{unit}` could not be released, so its work \
-                             is not part of its caller's transaction"
-                        ),
-                        error,
-                    )))
+                    Err(E::from(savepoint_not_released(unit, error)))
                 }
             }
         }
@@ -212,15 +223,7 @@ where
     let unit = options.name();
     Manager::<C>::begin_transaction(conn)
         .await
-        .map_err(|error| {
-            Error::query(
-                Phase::Begin,
-                format!(
-                    "could not open the savepoint of unit `{unit}` in its caller's transaction"
-                ),
-                error,
-            )
-        })?;
+        .map_err(|error| savepoint_not_opened(unit, error))?;
     let own = depth(conn);
     let mark = crate::after_commit_native::mark();
     let result = body(conn).await;
@@ -236,14 +239,7 @@ where
                 Ok(()) => Ok(value),
                 Err(error) => {
                     crate::after_commit_native::drop_since(mark);
-                    Err(E::from(Error::query(
-                        Phase::Commit,
-                        format!(
-                            "the savepoint of unit `{unit}` could not be released, so its work \
-                             is not part of its caller's transaction"
-                        ),
-                        error,
-                    )))
+                    Err(E::from(savepoint_not_released(unit, error)))
                 }
             }
         }

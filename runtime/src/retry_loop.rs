@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tracing::Span;
 
+use crate::error::Error;
 use crate::options::UnitOptions;
 use crate::unit_span::{record_attempt, record_outcome, Outcome};
 
@@ -18,6 +19,36 @@ pub(crate) enum Attempt<T, E> {
     Done(Result<T, E>),
     /// Failed transiently; another attempt may succeed.
     Retry(E),
+}
+
+/// The attempt whose `COMMIT` succeeded: done, with `value`.
+#[inline]
+pub(crate) fn committed<T, E>(value: T, span: &Span) -> Attempt<T, E> {
+    record_outcome(span, Outcome::Committed);
+    Attempt::Done(Ok(value))
+}
+
+/// The attempt whose `COMMIT` failed: retried only when the server refused
+/// it transiently (never when its outcome is unknown).
+#[cold]
+pub(crate) fn commit_failed<T, E: From<Error>>(error: Error, span: &Span) -> Attempt<T, E> {
+    record_outcome(span, Outcome::of_commit_error(&error));
+    if error.is_transient() {
+        Attempt::Retry(E::from(error))
+    } else {
+        Attempt::Done(Err(E::from(error)))
+    }
+}
+
+/// The attempt whose body failed and was rolled back: retried when one of
+/// its statements failed transiently.
+pub(crate) fn body_failed<T, E>(error: E, transient: bool, span: &Span) -> Attempt<T, E> {
+    record_outcome(span, Outcome::RolledBack);
+    if transient {
+        Attempt::Retry(error)
+    } else {
+        Attempt::Done(Err(error))
+    }
 }
 
 /// What the driver does next.

@@ -11,7 +11,7 @@ use crate::factory::{SessionFactory, SessionSource};
 use crate::open_units::{no_second_connection, AfterCommit, Registration};
 use crate::options::UnitOptions;
 pub(crate) use crate::retry_loop::Attempt;
-use crate::retry_loop::{Next, RetryLoop};
+use crate::retry_loop::{body_failed, commit_failed, committed, Next, RetryLoop};
 use crate::session::Session;
 use crate::unit_span::{record_outcome, unit_span, Outcome};
 
@@ -29,40 +29,26 @@ where
     C: PoolableConnection,
     E: From<Error>,
 {
-    let attempt = match result {
+    match result {
         Ok(value) => match session.commit_deferred() {
-            Ok(work) => {
-                record_outcome(span, Outcome::Committed);
-                return (Attempt::Done(Ok(value)), work);
-            }
-            Err(error) => {
-                record_outcome(span, Outcome::of_commit_error(&error));
-                if error.is_transient() {
-                    Attempt::Retry(E::from(error))
-                } else {
-                    Attempt::Done(Err(E::from(error)))
-                }
-            }
+            Ok(work) => (committed(value, span), work),
+            Err(error) => (commit_failed(error, span), AfterCommit::default()),
         },
-        Err(error) => {
-            record_outcome(span, Outcome::RolledBack);
-            roll_back(session, error)
-        }
-    };
-    (attempt, AfterCommit::default())
+        Err(error) => (roll_back(session, error, span), AfterCommit::default()),
+    }
 }
 
 /// Rolls back a unit whose body failed. A lost connection is closed at
 /// check-in (the pool saw the error); anything else is pooled as usual.
 #[inline(never)]
-fn roll_back<C: PoolableConnection, T, E>(session: Session<C>, error: E) -> Attempt<T, E> {
+fn roll_back<C: PoolableConnection, T, E>(
+    session: Session<C>,
+    error: E,
+    span: &Span,
+) -> Attempt<T, E> {
     let transient = session.saw_transient_error();
     let _ = session.rollback();
-    if transient {
-        Attempt::Retry(error)
-    } else {
-        Attempt::Done(Err(error))
-    }
+    body_failed(error, transient, span)
 }
 
 /// Runs `body` as one unit of work on a session from `source`, with no retry.

@@ -23,9 +23,9 @@ use tracing::{Instrument, Span};
 
 use crate::after_commit_native::{drop_since, with_after_commit, SendWork};
 
-use crate::retry_loop::{Attempt, Next, RetryLoop};
+use crate::retry_loop::{body_failed, commit_failed, committed, Attempt, Next, RetryLoop};
 use crate::unit::not_begun;
-use crate::unit_span::{record_outcome, unit_span, Outcome};
+use crate::unit_span::unit_span;
 
 /// The body of a native unit of work run once: an async closure over the
 /// connection whose future is `Send`, so the unit can run in a spawned task.
@@ -131,28 +131,13 @@ where
 {
     match result {
         Ok(value) => match session.commit().await {
-            Ok(()) => {
-                record_outcome(span, Outcome::Committed);
-                Attempt::Done(Ok(value))
-            }
-            Err(error) => {
-                record_outcome(span, Outcome::of_commit_error(&error));
-                if error.is_transient() {
-                    Attempt::Retry(E::from(error))
-                } else {
-                    Attempt::Done(Err(E::from(error)))
-                }
-            }
+            Ok(()) => committed(value, span),
+            Err(error) => commit_failed(error, span),
         },
         Err(error) => {
-            record_outcome(span, Outcome::RolledBack);
             let transient = session.saw_transient_error();
             let _ = session.rollback().await;
-            if transient {
-                Attempt::Retry(error)
-            } else {
-                Attempt::Done(Err(error))
-            }
+            body_failed(error, transient, span)
         }
     }
 }

@@ -23,6 +23,13 @@ fn counter(conn: &mut SqliteConnection) -> QueryResult<i64> {
         .map(|row| row.n)
 }
 
+/// Reads the counter, then writes it plus one.
+fn fetch_then_update(conn: &mut SqliteConnection) -> QueryResult<()> {
+    let n = counter(conn)?;
+    diesel::sql_query(format!("UPDATE counter SET n = {}", n + 1)).execute(conn)?;
+    Ok(())
+}
+
 /// Fetch, then update: the pattern a deferred transaction cannot run
 /// concurrently.
 #[unit_of_work(factory = db)]
@@ -30,9 +37,7 @@ fn increment(
     db: &SessionFactory<SqliteConnection>,
     conn: &mut SqliteConnection,
 ) -> Result<(), Error> {
-    let n = counter(conn)?;
-    diesel::sql_query(format!("UPDATE counter SET n = {}", n + 1)).execute(conn)?;
-    Ok(())
+    Ok(fetch_then_update(conn)?)
 }
 
 #[unit_of_work(factory = db, deferred)]
@@ -40,9 +45,7 @@ fn increment_deferred(
     db: &SessionFactory<SqliteConnection>,
     conn: &mut SqliteConnection,
 ) -> Result<(), Error> {
-    let n = counter(conn)?;
-    diesel::sql_query(format!("UPDATE counter SET n = {}", n + 1)).execute(conn)?;
-    Ok(())
+    Ok(fetch_then_update(conn)?)
 }
 
 #[unit_of_work(factory = db, read_only)]
